@@ -1,0 +1,273 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	sessionv1 "github.com/classwaves/classwaves/pkg/api/classwaves/session/v1"
+	"github.com/classwaves/classwaves/pkg/config"
+	"github.com/classwaves/classwaves/pkg/grpcclient"
+)
+
+// syncBuffer is a log sink safe for the servers' goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func parseConfig(t *testing.T, env map[string]string, args ...string) Config {
+	t.Helper()
+	f := config.NewFlagSet("test", config.MapEnv(env))
+	var cfg Config
+	cfg.RegisterFlags(f)
+	if err := f.Parse(args); err != nil {
+		t.Fatalf("Parse(%v): %v", args, err)
+	}
+	return cfg
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // substring of the error; "" means valid
+	}{
+		{"defaults are valid", nil, nil, ""},
+		{"bad NODE_ENV", map[string]string{"NODE_ENV": "prod"}, nil, `NODE_ENV must be one of development, test, production; got "prod"`},
+		{"bad LOG_LEVEL", map[string]string{"LOG_LEVEL": "loud"}, nil, `LOG_LEVEL must be one of debug, info, warn, error, silent; got "loud"`},
+		{"port out of range", map[string]string{"PORT": "70000"}, nil, "PORT must be between 1 and 65535, got 70000"},
+		{"same ports", map[string]string{"PORT": "4000", "GRPC_PORT": "4000"}, nil, "PORT and GRPC_PORT must differ, both are 4000"},
+		{"unknown target", nil, []string{"-target=session,nope"}, `unknown target "nope"; valid targets: all, analytics, audit, auth, gateway, guidance, realtime, session, stt`},
+		{"empty target", nil, []string{"-target= , "}, "target must name at least one module"},
+		{"bad frontend URL", map[string]string{"FRONTEND_URL": "localhost:3001"}, nil, "FRONTEND_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := parseConfig(t, tt.env, tt.args...)
+			err := cfg.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolveTargets(t *testing.T) {
+	tests := []struct {
+		target string
+		want   []string
+	}{
+		{"session", []string{Server, Session}},
+		{"gateway, auth", []string{Server, Gateway, Auth}},
+		{"all", []string{Server, Auth, Session, STT, Guidance, Analytics, Audit, Realtime, Gateway, All}},
+		{"session,session", []string{Server, Session}},
+	}
+	for _, tt := range tests {
+		got, err := resolveTargets(tt.target)
+		if err != nil {
+			t.Fatalf("resolveTargets(%q): %v", tt.target, err)
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("resolveTargets(%q) = %v, want %v", tt.target, got, tt.want)
+		}
+	}
+}
+
+// start runs an App on free loopback ports and stops it when the test ends.
+func start(t *testing.T, env map[string]string, args ...string) (*App, *syncBuffer, func() error) {
+	t.Helper()
+	base := map[string]string{"PORT": "0", "GRPC_PORT": "0", "HOST": "127.0.0.1", "GRPC_HOST": "127.0.0.1"}
+	for k, v := range env {
+		base[k] = v
+	}
+	cfg := parseConfig(t, base, args...)
+	logs := &syncBuffer{}
+	a, err := New(context.Background(), cfg, logs)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(20 * time.Second):
+				t.Error("Run did not return after cancel")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	waitReady(t, "http://"+a.Addrs().HTTP+"/api/v1/health")
+	return a, logs, stop
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", url)
+}
+
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var body map[string]any
+	_ = json.Unmarshal(raw, &body)
+	return resp.StatusCode, body
+}
+
+func TestAllInOneServes(t *testing.T) {
+	a, logs, stop := start(t, nil)
+	base := "http://" + a.Addrs().HTTP
+
+	code, body := getJSON(t, base+"/api/v1/ready")
+	if code != 200 {
+		t.Errorf("ready = %d %v, want 200", code, body)
+	}
+
+	conn, err := grpcclient.Dial(a.Addrs().GRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	for _, svc := range []string{"", "classwaves.auth.v1.AuthService", "classwaves.auth.v1.AdminService",
+		"classwaves.session.v1.SessionService", "classwaves.stt.v1.SttService", "classwaves.guidance.v1.GuidanceService",
+		"classwaves.analytics.v1.AnalyticsService", "classwaves.audit.v1.AuditService", "classwaves.realtime.v1.RealtimeService"} {
+		resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q = %v, %v; want SERVING", svc, resp.GetStatus(), err)
+		}
+	}
+
+	// An RPC whose issue has not landed says so.
+	_, err = sessionv1.NewSessionServiceClient(conn).GetSession(context.Background(),
+		&sessionv1.GetSessionRequest{SessionId: "6f1c7a52-8a0e-4c1e-9d7b-2f9a1d2c3b4a"})
+	if st := status.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "Session service issue") {
+		t.Errorf("GetSession = %v, want UNIMPLEMENTED naming the Session service issue", err)
+	}
+
+	// Validation runs before any handler, through the gateway.
+	resp, err := http.Post(base+"/api/v1/sessions", "application/json", strings.NewReader(`{"title":""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(raw), `"field":"title"`) {
+		t.Errorf("POST /sessions with empty title = %d %s, want 400 naming title", resp.StatusCode, raw)
+	}
+
+	code, body = getJSON(t, base+"/socket.io/?EIO=4&transport=polling")
+	if code != 501 {
+		t.Errorf("/socket.io/ = %d %v, want 501 until the realtime edge lands", code, body)
+	}
+	if code, _ := getJSON(t, base+"/no/such/route"); code != 404 {
+		t.Errorf("unknown route = %d, want 404", code)
+	}
+	mresp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(metrics), `http_requests_total{method="POST",route="/api/v1/sessions",status="400"}`) {
+		t.Errorf("/metrics lacks the request counter with its route template:\n%s", metrics)
+	}
+
+	if err := stop(); err != nil {
+		t.Errorf("Run returned %v after a clean stop", err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"classwaves stopped"`) {
+		t.Errorf("logs lack the clean stop line:\n%s", logs.String())
+	}
+}
+
+func TestSingleTargetProcess(t *testing.T) {
+	a, _, _ := start(t, nil, "-target=session")
+	conn, err := grpcclient.Dial(a.Addrs().GRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "classwaves.session.v1.SessionService"})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("session health = %v, %v; want SERVING", resp.GetStatus(), err)
+	}
+	if _, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "classwaves.auth.v1.AuthService"}); status.Code(err) != codes.NotFound {
+		t.Errorf("auth health in a session-only process = %v, want NotFound (not served here)", err)
+	}
+	if code, _ := getJSON(t, "http://"+a.Addrs().HTTP+"/api/v1/health"); code != 404 {
+		t.Errorf("a session-only process answered /api/v1/health with %d, want 404 (no gateway)", code)
+	}
+}
+
+func TestGatewayNeedsUpstreams(t *testing.T) {
+	cfg := parseConfig(t, map[string]string{"PORT": "0", "GRPC_PORT": "0"}, "-target=gateway,session")
+	_, err := New(context.Background(), cfg, io.Discard)
+	want := "set ANALYTICS_GRPC_ADDR, AUDIT_GRPC_ADDR, AUTH_GRPC_ADDR, GUIDANCE_GRPC_ADDR, REALTIME_GRPC_ADDR, STT_GRPC_ADDR"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("New(gateway without upstreams) = %v, want an error containing %q", err, want)
+	}
+}
+
+func TestReadinessGoesDownOnStop(t *testing.T) {
+	a, _, stop := start(t, nil)
+	if got := a.readiness(context.Background()); len(got) == 0 || got[0].GetStatus() != "SERVING" {
+		t.Fatalf("readiness before stop = %v, want SERVING", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range a.readiness(context.Background()) {
+		if c.GetStatus() != "NOT_SERVING" {
+			t.Errorf("after stop %s = %s, want NOT_SERVING", c.GetName(), c.GetStatus())
+		}
+	}
+}

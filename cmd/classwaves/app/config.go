@@ -1,0 +1,108 @@
+package app
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/classwaves/classwaves/gateway"
+	"github.com/classwaves/classwaves/pkg/config"
+	"github.com/classwaves/classwaves/pkg/logging"
+	"github.com/classwaves/classwaves/pkg/telemetry"
+)
+
+// Config is the whole process's configuration: one struct per component, each registering its own
+// flags (with the seed's env names) and validating itself.
+type Config struct {
+	// Target is the comma-separated list of modules to run (-target, TARGET).
+	Target string
+	// Environment is NODE_ENV: development, test or production.
+	Environment config.Environment
+	Log         logging.Config
+
+	HTTP      HTTPConfig
+	GRPC      GRPCConfig
+	Telemetry telemetry.Config
+	Gateway   gateway.Config
+	// Upstreams are the gRPC addresses of services that do not run in this process.
+	Upstreams UpstreamConfig
+}
+
+// HTTPConfig configures the HTTP listener (REST, Socket.IO, /metrics).
+type HTTPConfig struct {
+	Host string
+	Port int
+	// ShutdownTimeout bounds the drain of in-flight work on SIGTERM.
+	ShutdownTimeout time.Duration
+}
+
+// GRPCConfig configures the gRPC listener.
+type GRPCConfig struct {
+	Host string
+	Port int
+}
+
+// UpstreamConfig names where each service's gRPC server is when it is not in this process.
+type UpstreamConfig map[gateway.Upstream]*string
+
+// RegisterFlags registers every component's flags.
+func (c *Config) RegisterFlags(f *config.FlagSet) {
+	f.String(&c.Target, "target", "TARGET", All, "modules to run, comma-separated (see -modules)")
+	c.Environment.RegisterFlags(f)
+	c.Log.RegisterFlags(f)
+	f.String(&c.HTTP.Host, "http.host", "HOST", "", "HTTP listen host (empty: all interfaces)")
+	f.Int(&c.HTTP.Port, "http.port", "PORT", 3000, "HTTP port: REST under /api, Socket.IO under /socket.io/, /metrics")
+	f.DurationMS(&c.HTTP.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT_MS", 10*time.Second, "how long SIGTERM waits for in-flight work before exiting")
+	f.String(&c.GRPC.Host, "grpc.host", "GRPC_HOST", "", "gRPC listen host (empty: all interfaces)")
+	f.Int(&c.GRPC.Port, "grpc.port", "GRPC_PORT", 9090, "gRPC port of every service this process runs")
+	c.Telemetry.RegisterFlags(f)
+	c.Gateway.RegisterFlags(f)
+	c.Upstreams = UpstreamConfig{}
+	for _, up := range gateway.Upstreams() {
+		addr := new(string)
+		env := strings.ToUpper(string(up)) + "_GRPC_ADDR"
+		f.String(addr, "upstream."+string(up), env, "", fmt.Sprintf("gRPC address of the %s service when it runs in another process", up))
+		c.Upstreams[up] = addr
+	}
+}
+
+// Validate says exactly what is wrong.
+func (c *Config) Validate() error {
+	errs := []error{
+		c.Environment.Validate(),
+		c.Log.Validate(),
+		portOrZero("PORT", c.HTTP.Port),
+		portOrZero("GRPC_PORT", c.GRPC.Port),
+		c.Telemetry.Validate(),
+		c.Gateway.Validate(),
+	}
+	if c.HTTP.Port != 0 && c.HTTP.Port == c.GRPC.Port {
+		errs = append(errs, fmt.Errorf("PORT and GRPC_PORT must differ, both are %d", c.HTTP.Port))
+	}
+	errs = append(errs, config.NonNegative("SHUTDOWN_TIMEOUT_MS", c.HTTP.ShutdownTimeout))
+	if _, err := resolveTargets(c.Target); err != nil {
+		errs = append(errs, err)
+	}
+	return config.Join(errs...)
+}
+
+// portOrZero accepts 0 (pick a free port, for tests) or a real port.
+func portOrZero(name string, v int) error {
+	if v == 0 {
+		return nil
+	}
+	return config.Port(name, v)
+}
+
+// upstreamsMissing lists the env names the gateway needs for services not run locally.
+func (u UpstreamConfig) upstreamsMissing(local map[string]bool) []string {
+	var missing []string
+	for up, addr := range u {
+		if !local[string(up)] && *addr == "" {
+			missing = append(missing, strings.ToUpper(string(up))+"_GRPC_ADDR")
+		}
+	}
+	sort.Strings(missing)
+	return missing
+}

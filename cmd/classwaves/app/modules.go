@@ -1,0 +1,213 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"google.golang.org/grpc"
+
+	"github.com/classwaves/classwaves/gateway"
+	"github.com/classwaves/classwaves/pkg/grpcclient"
+	"github.com/classwaves/classwaves/services/analytics"
+	"github.com/classwaves/classwaves/services/audit"
+	"github.com/classwaves/classwaves/services/auth"
+	"github.com/classwaves/classwaves/services/guidance"
+	"github.com/classwaves/classwaves/services/realtime"
+	"github.com/classwaves/classwaves/services/session"
+	"github.com/classwaves/classwaves/services/stt"
+)
+
+// Module names: the values -target accepts. Server is internal (the listeners every module uses).
+const (
+	Server    = "server"
+	Auth      = "auth"
+	Session   = "session"
+	STT       = "stt"
+	Guidance  = "guidance"
+	Analytics = "analytics"
+	Audit     = "audit"
+	Gateway   = "gateway"
+	Realtime  = "realtime"
+	All       = "all"
+)
+
+// deps is the whole start order in one place: a module starts after the modules it names.
+var deps = map[string][]string{
+	Server:    nil,
+	Auth:      {Server},
+	Session:   {Server},
+	STT:       {Server},
+	Guidance:  {Server},
+	Analytics: {Server},
+	Audit:     {Server},
+	Realtime:  {Server},
+	Gateway:   {Server},
+	All:       {Auth, Session, STT, Guidance, Analytics, Audit, Realtime, Gateway},
+}
+
+// descriptions are what -modules prints.
+var descriptions = map[string]string{
+	Auth:      "Google Workspace sign-in, JWT/JWKS, refresh rotation, school admin",
+	Session:   "sessions, groups, lifecycle, student join with consent",
+	STT:       "in-memory audio windows, Whisper-compatible transcription, budgets",
+	Guidance:  "Tier 1/Tier 2 discussion analysis, teacher prompts",
+	Analytics: "live group metrics, finalization, summaries, admin analytics",
+	Audit:     "compliance audit log worker and queries",
+	Realtime:  "Socket.IO edge at /socket.io/ (namespaces /sessions, /guidance)",
+	Gateway:   "REST edge at /api/v1/** (grpc-gateway), OpenAPI document",
+	All:       "every module in one process (default)",
+}
+
+// unbuilt says, per gRPC service, which issue builds it; RPCs still answering UNIMPLEMENTED carry
+// this note so a caller knows the gap is known and where it is closed.
+var unbuilt = map[string]string{
+	"classwaves.auth.v1.AuthService":           "it lands with the Auth service issue",
+	"classwaves.auth.v1.AdminService":          "it lands with the Auth service issue",
+	"classwaves.session.v1.SessionService":     "it lands with the Session service issue",
+	"classwaves.stt.v1.SttService":             "it lands with the STT service issue",
+	"classwaves.guidance.v1.GuidanceService":   "it lands with the Guidance service issue",
+	"classwaves.analytics.v1.AnalyticsService": "it lands with the Analytics service issue",
+	"classwaves.audit.v1.AuditService":         "it lands with the Platform issue (audit log service)",
+	"classwaves.realtime.v1.RealtimeService":   "it lands with the Realtime edge issue",
+}
+
+// unbuiltNote maps "/pkg.Service/Method" to its note.
+func unbuiltNote(fullMethod string) string {
+	svc, _, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	return unbuilt[svc]
+}
+
+// ModuleNames lists the user-visible modules, sorted.
+func ModuleNames() []string {
+	var names []string
+	for name := range deps {
+		if name != Server {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Describe returns the -modules listing.
+func Describe() string {
+	var b strings.Builder
+	for _, name := range ModuleNames() {
+		fmt.Fprintf(&b, "%-10s %s\n", name, descriptions[name])
+	}
+	return b.String()
+}
+
+// resolveTargets expands a comma list of targets into every module to run, dependencies first.
+func resolveTargets(target string) ([]string, error) {
+	var order []string
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		for _, d := range deps[name] {
+			visit(d)
+		}
+		order = append(order, name)
+	}
+	any := false
+	for _, t := range strings.Split(target, ",") {
+		t = strings.TrimSpace(strings.ToLower(t))
+		if t == "" {
+			continue
+		}
+		if _, ok := deps[t]; !ok || t == Server {
+			return nil, fmt.Errorf("unknown target %q; valid targets: %s", t, strings.Join(ModuleNames(), ", "))
+		}
+		any = true
+		visit(t)
+	}
+	if !any {
+		return nil, fmt.Errorf("target must name at least one module; valid targets: %s", strings.Join(ModuleNames(), ", "))
+	}
+	return order, nil
+}
+
+// registrar is what a service package's Server offers the module table.
+type registrar interface {
+	Register(grpc.ServiceRegistrar)
+}
+
+// initFuncs builds each module on the app. Server is built in App.Run before any of these.
+func (a *App) initFuncs() map[string]func(ctx context.Context) error {
+	service := func(srv registrar, names []string) func(context.Context) error {
+		return func(context.Context) error {
+			srv.Register(a.grpc.GRPC())
+			a.localServices = append(a.localServices, names...)
+			return nil
+		}
+	}
+	rt := realtime.New()
+	return map[string]func(context.Context) error{
+		Auth:      service(auth.New(), auth.ServiceNames()),
+		Session:   service(session.New(), session.ServiceNames()),
+		STT:       service(stt.New(), stt.ServiceNames()),
+		Guidance:  service(guidance.New(), guidance.ServiceNames()),
+		Analytics: service(analytics.New(), analytics.ServiceNames()),
+		Audit:     service(audit.New(), audit.ServiceNames()),
+		Realtime: func(ctx context.Context) error {
+			if err := service(rt, realtime.ServiceNames())(ctx); err != nil {
+				return err
+			}
+			a.httpMux.Handle("/socket.io/", rt.HTTPHandler())
+			return nil
+		},
+		Gateway: a.initGateway,
+		All:     func(context.Context) error { return nil },
+	}
+}
+
+// initGateway dials every upstream (the local gRPC listener for services in this process, the
+// configured address for the others) and mounts the REST edge on /api/.
+func (a *App) initGateway(ctx context.Context) error {
+	local := map[string]bool{}
+	for _, m := range a.modules {
+		local[m] = true
+	}
+	if missing := a.cfg.Upstreams.upstreamsMissing(local); len(missing) > 0 {
+		return fmt.Errorf("the gateway needs the address of every service it does not run: set %s", strings.Join(missing, ", "))
+	}
+	conns := map[gateway.Upstream]*grpc.ClientConn{}
+	var localConn *grpc.ClientConn
+	for _, up := range gateway.Upstreams() {
+		if local[string(up)] {
+			if localConn == nil {
+				c, err := grpcclient.Dial(a.grpcAddr)
+				if err != nil {
+					return fmt.Errorf("dial local gRPC %s: %w", a.grpcAddr, err)
+				}
+				localConn = c
+				a.closers = append(a.closers, c.Close)
+			}
+			conns[up] = localConn
+			continue
+		}
+		addr := *a.cfg.Upstreams[up]
+		c, err := grpcclient.Dial(addr)
+		if err != nil {
+			return fmt.Errorf("dial %s at %s: %w", up, addr, err)
+		}
+		a.closers = append(a.closers, c.Close)
+		conns[up] = c
+	}
+	gw, err := gateway.New(ctx, a.cfg.Gateway, conns, gateway.NewSystem(a.started, a.readiness), a.logger)
+	if err != nil {
+		return err
+	}
+	a.httpMux.Handle("/api/", gw)
+	return nil
+}
+
+// hasModule reports whether the process runs module name.
+func (a *App) hasModule(name string) bool { return slices.Contains(a.modules, name) }

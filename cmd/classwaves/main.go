@@ -1,0 +1,54 @@
+// Command classwaves runs the ClassWaves backend: every service in one process (-target=all, the
+// default) or the named modules only (-target=session,...). -modules lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/classwaves/classwaves/cmd/classwaves/app"
+	"github.com/classwaves/classwaves/pkg/config"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: arguments, environment and outputs are passed in, and the exit
+// code is returned.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	f := config.NewFlagSet("classwaves", lookupEnv)
+	f.Flags().SetOutput(stderr)
+	var cfg app.Config
+	cfg.RegisterFlags(f)
+	listModules := f.Flags().Bool("modules", false, "list the modules -target accepts and exit")
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "classwaves: %v\n", err)
+		return 2
+	}
+	if *listModules {
+		fmt.Fprint(stdout, app.Describe())
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	a, err := app.New(ctx, cfg, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "classwaves: %v\n", err)
+		return 1
+	}
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "classwaves: %v\n", err)
+		return 1
+	}
+	return 0
+}
