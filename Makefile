@@ -23,7 +23,7 @@ build:
 
 ## test: every module's tests (starts the local services they need)
 test:
-	$(GO) test -count=1 -timeout 20m $(MODULES)
+	eval "$$(bash scripts/test-services.sh)"; $(GO) test -count=1 -timeout 20m $(MODULES)
 
 ## lint: buf lint, gofmt, go vet
 lint:
@@ -31,6 +31,7 @@ lint:
 	$(BUF) format --diff --exit-code
 	@out="$$(gofmt -l $(GOFILES))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
+	cd testcontainers && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...
 
 ## generate: regenerate pkg/api and the OpenAPI document from proto/
 generate:
