@@ -1,7 +1,17 @@
-// Package authn carries the verified caller (the principal) through a context and declares the
-// roles. Token verification (JWKS fetched from the auth service, the gRPC interceptors and the
-// HTTP/Socket.IO handshake helper) is built by the Auth service issue; until then no request
-// carries a principal and every RPC that requires one answers UNAUTHENTICATED.
+// Package authn verifies ClassWaves access tokens and decides who may call what.
+//
+//   - Principal is the verified caller, carried through a context (NewContext, FromContext).
+//   - Verifier checks an access token (an EdDSA JWT issued by services/auth/token) locally, against
+//     public keys from a KeySource: the issuing KeySet when auth runs in the same process, or
+//     CachedKeys over the auth service's GetJwks. VerifyBearer and VerifyToken serve the HTTP and
+//     Socket.IO handshakes.
+//   - Interceptor is the gRPC unary and stream interceptor: it verifies the caller's token and
+//     enforces the one access policy of policy.go, where every RPC of every service is given a Rule.
+//   - SameSchool and InScope are the checks services make once they have loaded the data.
+//   - ServiceCredentials attaches a service token to outgoing internal calls.
+//
+// Failures are *apperr.Error values with stable reasons: TOKEN_MISSING, TOKEN_EXPIRED and
+// TOKEN_INVALID answer 401; FORBIDDEN answers 403.
 package authn
 
 import (
@@ -22,6 +32,8 @@ const (
 	RoleAdmin      Role = "admin"
 	RoleSuperAdmin Role = "super_admin"
 	RoleStudent    Role = "student"
+	// RoleService is a ClassWaves service calling another one; only Internal RPCs accept it.
+	RoleService Role = "service"
 )
 
 // Principal is a verified caller.
