@@ -23,6 +23,7 @@ build:
 
 ## test: every module's tests (starts the local services they need)
 test:
+	npm ci --prefix services/realtime/clienttest --no-audit --no-fund --loglevel=error
 	eval "$$(bash scripts/test-services.sh)"; $(GO) test -count=1 -timeout 20m $(MODULES)
 
 ## lint: buf lint, gofmt, go vet

@@ -1,0 +1,320 @@
+package engineio
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Errors returned by Conn.Send.
+var (
+	// ErrClosed reports a send on a session that is closed or closing.
+	ErrClosed = errors.New("engineio: session closed")
+	// ErrQueueFull reports a send that overflowed the session's write queue; the session is being closed.
+	ErrQueueFull = errors.New("engineio: write queue full, session closed")
+)
+
+type connState int
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // Close was called: queued packets are flushed, then the session ends
+	stateClosed
+)
+
+// Conn is one Engine.IO session. Its methods are safe for concurrent use.
+type Conn struct {
+	srv    *Server
+	id     string
+	req    *http.Request
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	deliverMu sync.Mutex // serializes HandleMessage calls
+
+	mu          sync.Mutex
+	handler     Handler
+	state       connState
+	closeReason string
+	transport   string
+	ws          *wsTransport // the WebSocket transport, once upgraded (or from the handshake)
+	probe       *wsTransport // a WebSocket being upgraded to
+	probed      bool         // the probe was answered: polls get a noop so that the client can pause
+	queue       []Packet
+	queueBytes  int
+	pollActive  bool
+	postActive  bool
+	pingTimer   *time.Timer
+	pongTimer   *time.Timer
+	closeTimer  *time.Timer
+	probeTimer  *time.Timer
+
+	notify chan struct{} // wakes the queue's consumer (the pending poll or the WebSocket writer)
+	done   chan struct{} // closed when the session is closed
+}
+
+func newConn(s *Server, r *http.Request, transport string, ws *wsTransport) *Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Conn{
+		srv:       s,
+		id:        newSID(),
+		req:       r.Clone(ctx),
+		ctx:       ctx,
+		cancel:    cancel,
+		transport: transport,
+		ws:        ws,
+		notify:    make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+}
+
+// ID returns the session id (the sid query parameter).
+func (c *Conn) ID() string { return c.id }
+
+// Request returns the handshake request (its body is not readable). Use it for headers, query parameters
+// and the remote address.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Context returns a context that is canceled when the session is closed.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Done returns a channel that is closed when the session is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Transport returns the name of the session's current transport.
+func (c *Conn) Transport() string { return c.currentTransport() }
+
+// Queued returns the number of packets waiting in the session's write queue.
+func (c *Conn) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
+// PollPending reports whether a polling GET is waiting for packets (for diagnostics and tests).
+func (c *Conn) PollPending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pollActive
+}
+
+func (c *Conn) currentTransport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport
+}
+
+func (c *Conn) signal() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+func messagesSize(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Data)
+	}
+	return n
+}
+
+func (c *Conn) appendLocked(msgs []Message) {
+	for _, m := range msgs {
+		c.queue = append(c.queue, Packet{Type: PacketMessage, Data: m.Data, Binary: m.Binary})
+	}
+	c.queueBytes += messagesSize(msgs)
+	c.signal()
+}
+
+// Send queues msgs, in order and contiguously, for the client. It never blocks on the network. It
+// returns ErrClosed when the session is closed or closing, and ErrQueueFull when the queue would pass
+// its hard limit, in which case the session is closed (asynchronously, reason "transport error").
+func (c *Conn) Send(msgs ...Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return ErrClosed
+	}
+	if len(c.queue)+len(msgs) > c.srv.cfg.WriteQueueHardLimit ||
+		c.queueBytes+messagesSize(msgs) > c.srv.cfg.WriteQueueMaxBytes {
+		c.failLocked(ReasonTransportError)
+		return ErrQueueFull
+	}
+	c.appendLocked(msgs)
+	return nil
+}
+
+// SendVolatile queues msgs like Send, unless the session is not writable: closed, or with
+// WriteQueueSoftLimit packets or more already waiting. It reports whether msgs were queued; dropped
+// messages are not an error.
+func (c *Conn) SendVolatile(msgs ...Message) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen || len(c.queue)+len(msgs) > c.srv.cfg.WriteQueueSoftLimit ||
+		c.queueBytes+messagesSize(msgs) > c.srv.cfg.WriteQueueMaxBytes {
+		return false
+	}
+	c.appendLocked(msgs)
+	return true
+}
+
+// Close closes the session gracefully: packets already queued are sent, then the transport is closed
+// (over polling, with a close packet in the next poll). The Handler's HandleClose is called with reason
+// "forced close" once done; Close itself never calls it.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return nil
+	}
+	c.state = stateClosing
+	c.closeReason = ReasonForcedClose
+	stopTimer(&c.pingTimer)
+	stopTimer(&c.pongTimer)
+	if c.transport == TransportPolling {
+		c.queue = append(c.queue, Packet{Type: PacketClose})
+	}
+	// Whatever happens to the transport, the session ends after a bounded time.
+	c.closeTimer = time.AfterFunc(c.srv.cfg.PingInterval+c.srv.cfg.PingTimeout, func() {
+		c.finalize(ReasonForcedClose)
+	})
+	c.signal()
+	return nil
+}
+
+// failLocked closes the session abruptly but asynchronously, so that it is safe under any lock of the
+// caller's: the queue is dropped and later sends fail at once.
+func (c *Conn) failLocked(reason string) {
+	if c.state != stateOpen {
+		return
+	}
+	c.state = stateClosing
+	c.closeReason = reason
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.queueBytes = 0
+	stopTimer(&c.closeTimer)
+	c.closeTimer = time.AfterFunc(0, func() { c.finalize(reason) })
+}
+
+func stopTimer(t **time.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
+	}
+}
+
+// finalize ends the session: it stops the timers, closes the transports, removes the session from the
+// server and calls the handler's HandleClose, once.
+func (c *Conn) finalize(reason string) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	if c.state == stateClosing {
+		reason = c.closeReason
+	}
+	c.state = stateClosed
+	c.closeReason = reason
+	stopTimer(&c.pingTimer)
+	stopTimer(&c.pongTimer)
+	stopTimer(&c.closeTimer)
+	stopTimer(&c.probeTimer)
+	ws, probe := c.ws, c.probe
+	c.probe = nil
+	clear(c.queue)
+	c.queue = nil
+	c.queueBytes = 0
+	h := c.handler
+	close(c.done)
+	c.mu.Unlock()
+
+	c.cancel()
+	if ws != nil {
+		ws.close()
+	}
+	if probe != nil {
+		probe.close()
+	}
+	c.srv.remove(c)
+	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", reason)
+	if h != nil {
+		h.HandleClose(reason)
+	}
+}
+
+// schedulePingLocked arms the timer of the next ping.
+func (c *Conn) schedulePingLocked() {
+	stopTimer(&c.pingTimer)
+	c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, c.ping)
+}
+
+// ping queues a ping and arms the pong timeout. Heartbeats bypass the queue limits: a client too slow to
+// read them is closed by the timeout.
+func (c *Conn) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return
+	}
+	c.pingTimer = nil
+	c.queue = append(c.queue, Packet{Type: PacketPing})
+	c.signal()
+	stopTimer(&c.pongTimer)
+	c.pongTimer = time.AfterFunc(c.srv.cfg.PingTimeout, func() { c.finalize(ReasonPingTimeout) })
+}
+
+func (c *Conn) pong() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen || c.pongTimer == nil {
+		return // no ping outstanding: ignore the unsolicited pong
+	}
+	stopTimer(&c.pongTimer)
+	c.schedulePingLocked()
+}
+
+// onPacket handles a packet received on the session's current transport. It reports whether the session
+// is still open.
+func (c *Conn) onPacket(p Packet) bool {
+	switch p.Type {
+	case PacketPong:
+		c.pong()
+	case PacketMessage:
+		c.deliver(Message{Data: p.Data, Binary: p.Binary})
+	case PacketClose:
+		c.finalize(ReasonTransportClose)
+		return false
+	case PacketPing:
+		// In protocol v4 only the server pings (outside of an upgrade probe), as in the reference server.
+		c.finalize(ReasonTransportError)
+		return false
+	default:
+		// open, upgrade and noop carry nothing for an established transport.
+	}
+	return !c.isClosed()
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Conn) deliver(m Message) {
+	c.deliverMu.Lock()
+	defer c.deliverMu.Unlock()
+	c.mu.Lock()
+	h, closed := c.handler, c.state == stateClosed
+	c.mu.Unlock()
+	if h != nil && !closed {
+		h.HandleMessage(m)
+	}
+}

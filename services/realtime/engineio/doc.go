@@ -1,0 +1,17 @@
+// Package engineio is an Engine.IO protocol v4 server (the transport layer under Socket.IO v5), built on
+// gorilla/websocket and net/http, following the public specification in socketio/engine.io-protocol.
+//
+// It serves both transports at one path (for example /engine.io/ or /socket.io/): HTTP long-polling (GET
+// to receive, POST to send, packets record-separated by 0x1e, binary as "b"+base64) and WebSocket (one
+// packet per frame, binary frames as is), with the upgrade from polling to WebSocket (probe ping/pong,
+// noop to release a pending poll, upgrade packet). The server sends pings every PingInterval and closes a
+// session that does not answer with a pong within PingTimeout.
+//
+// Every session has its own bounded write queue, drained by that session's transport: a WebSocket writer
+// goroutine, or the pending polling GET. Send only appends to the queue, so a slow client never blocks the
+// caller or other clients; volatile sends are dropped once the queue passes a soft limit, and a session
+// whose queue passes the hard limit is closed.
+//
+// The package knows nothing of Socket.IO or of any application: it hands each session's messages to the
+// Handler that the Server's connection callback returns for it.
+package engineio

@@ -1,0 +1,269 @@
+package socketio
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+)
+
+// placeholder stands for a binary attachment in a packet's JSON payload.
+type placeholder struct {
+	Placeholder bool `json:"_placeholder"`
+	Num         int  `json:"num"`
+}
+
+// decodeJSON decodes data into a generic value, keeping numbers as json.Number so that they round-trip
+// exactly.
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// asPlaceholder reports whether v is a placeholder object and returns its number. Like the reference
+// parser, only objects with "_placeholder": true are placeholders.
+func asPlaceholder(v any) (num int, isPlaceholder bool, err error) {
+	m, ok := v.(map[string]any)
+	if !ok || m["_placeholder"] != true {
+		return 0, false, nil
+	}
+	n, ok := m["num"].(json.Number)
+	if !ok {
+		return 0, true, invalid("illegal attachments")
+	}
+	i, err := n.Int64()
+	if err != nil || i < 0 || i > 1<<30 {
+		return 0, true, invalid("illegal attachments")
+	}
+	return int(i), true, nil
+}
+
+// replacePlaceholders returns v with every placeholder replaced by repl(num); it fails on a placeholder
+// whose number is not below count.
+func replacePlaceholders(v any, count int, repl func(int) any) (any, error) {
+	if num, ok, err := asPlaceholder(v); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		if num >= count {
+			return nil, invalid("illegal attachments")
+		}
+		return repl(num), nil
+	}
+	switch x := v.(type) {
+	case []any:
+		for i, e := range x {
+			r, err := replacePlaceholders(e, count, repl)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = r
+		}
+	case map[string]any:
+		for k, e := range x {
+			r, err := replacePlaceholders(e, count, repl)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = r
+		}
+	}
+	return v, nil
+}
+
+// checkPlaceholders validates the placeholders of a binary packet's payload against its attachments.
+func checkPlaceholders(data []byte, count int) error {
+	if data == nil {
+		return nil
+	}
+	v, err := decodeJSON(data)
+	if err != nil {
+		return invalid("payload is not JSON")
+	}
+	_, err = replacePlaceholders(v, count, func(int) any { return nil })
+	return err
+}
+
+// Args are the arguments of a received event or acknowledgement. Values decode lazily: use Decode for
+// typed access, Bytes for a binary argument, or Values for generic values (JSON numbers as json.Number,
+// binary attachments as []byte).
+type Args struct {
+	raw         []json.RawMessage
+	attachments [][]byte
+	binary      bool
+}
+
+// newArgs splits a JSON array payload into arguments, skipping the first skip elements (the event name).
+func newArgs(p *Packet, skip int) (Args, error) {
+	raw := p.elems
+	if raw == nil && p.Data != nil {
+		if err := json.Unmarshal(p.Data, &raw); err != nil {
+			return Args{}, invalid("payload is not an array")
+		}
+	}
+	if len(raw) < skip {
+		return Args{}, invalid("payload too short")
+	}
+	return Args{raw: raw[skip:], attachments: p.Attachments, binary: p.Type.isBinary()}, nil
+}
+
+// Len returns the number of arguments.
+func (a Args) Len() int { return len(a.raw) }
+
+// Raw returns argument i as sent (binary attachments appear as placeholders).
+func (a Args) Raw(i int) json.RawMessage { return a.raw[i] }
+
+// Value returns argument i as a generic value: nil, bool, string, json.Number, []any, map[string]any, or
+// []byte for a binary attachment.
+func (a Args) Value(i int) any {
+	v, err := decodeJSON(a.raw[i])
+	if err != nil {
+		return nil // validated on receipt; unreachable
+	}
+	if !a.binary {
+		return v
+	}
+	v, _ = replacePlaceholders(v, len(a.attachments), func(n int) any { return a.attachments[n] })
+	return v
+}
+
+// Values returns every argument as Value does.
+func (a Args) Values() []any {
+	vs := make([]any, len(a.raw))
+	for i := range a.raw {
+		vs[i] = a.Value(i)
+	}
+	return vs
+}
+
+// Bytes returns argument i when it is a binary attachment.
+func (a Args) Bytes(i int) ([]byte, bool) {
+	if !a.binary || i >= len(a.raw) {
+		return nil, false
+	}
+	v, err := decodeJSON(a.raw[i])
+	if err != nil {
+		return nil, false
+	}
+	num, ok, err := asPlaceholder(v)
+	if !ok || err != nil || num >= len(a.attachments) {
+		return nil, false
+	}
+	return a.attachments[num], true
+}
+
+// Decode decodes argument i into v with encoding/json. Binary attachments decode into []byte fields
+// (anywhere in the value); into an *any they decode as Value does.
+func (a Args) Decode(i int, v any) error {
+	if i < 0 || i >= len(a.raw) {
+		return fmt.Errorf("socketio: argument %d of %d", i, len(a.raw))
+	}
+	if p, ok := v.(*any); ok {
+		*p = a.Value(i)
+		return nil
+	}
+	if !a.binary || !bytes.Contains(a.raw[i], []byte("_placeholder")) {
+		return json.Unmarshal(a.raw[i], v)
+	}
+	if b, ok := v.(*[]byte); ok {
+		if data, ok := a.Bytes(i); ok {
+			*b = data
+			return nil
+		}
+	}
+	// encoding/json decodes a base64 string into a []byte: substitute each attachment by its base64 text.
+	g, err := decodeJSON(a.raw[i])
+	if err != nil {
+		return err
+	}
+	g, err = replacePlaceholders(g, len(a.attachments), func(n int) any {
+		return base64.StdEncoding.EncodeToString(a.attachments[n])
+	})
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encodePayload encodes values as a JSON array (without HTML escaping, like JSON.stringify), replacing
+// every []byte found at the top level or inside map[string]any and []any values by a placeholder and
+// returning those as attachments. Other values, including structs, are encoded by encoding/json (a
+// []byte field of a struct becomes base64 text); json.RawMessage values are copied as they are.
+func encodePayload(values []any) (json.RawMessage, [][]byte, error) {
+	var attachments [][]byte
+	out := values
+	if hasBinary(values) {
+		out = extractBinary(values, &attachments).([]any)
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, nil, fmt.Errorf("socketio: encoding arguments: %w", err)
+	}
+	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return append(json.RawMessage(nil), data...), attachments, nil
+}
+
+// hasBinary reports whether v holds a []byte, directly or inside []any and map[string]any values.
+func hasBinary(v any) bool {
+	switch x := v.(type) {
+	case []byte:
+		return true
+	case []any:
+		for _, e := range x {
+			if hasBinary(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if hasBinary(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// extractBinary returns a copy of v with every []byte replaced by a placeholder, appended to attachments
+// in document order (object keys in sorted order, as encoding/json writes them).
+func extractBinary(v any, attachments *[][]byte) any {
+	if !hasBinary(v) {
+		return v
+	}
+	switch x := v.(type) {
+	case []byte:
+		*attachments = append(*attachments, x)
+		return placeholder{Placeholder: true, Num: len(*attachments) - 1}
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = extractBinary(e, attachments)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			out[k] = extractBinary(x[k], attachments)
+		}
+		return out
+	}
+	return v
+}

@@ -1,0 +1,494 @@
+package socketio_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/classwaves/classwaves/services/realtime/engineio"
+	eiot "github.com/classwaves/classwaves/services/realtime/engineio/engineiotest"
+	"github.com/classwaves/classwaves/services/realtime/socketio"
+)
+
+// testServer is a Socket.IO server on a loopback port.
+type testServer struct {
+	srv  *socketio.Server
+	http string
+	ws   string
+}
+
+func newTestServer(t *testing.T, cfg socketio.Config) *testServer {
+	t.Helper()
+	if cfg.Engine.PingInterval == 0 {
+		cfg.Engine.PingInterval, cfg.Engine.PingTimeout = time.Minute, time.Minute
+	}
+	srv, err := socketio.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		hs.Close()
+	})
+	return &testServer{srv: srv, http: hs.URL + "/socket.io/", ws: "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"}
+}
+
+// join opens a WebSocket connection and joins namespace nsp ("/x") with the auth payload (may be "").
+func (ts *testServer) join(t *testing.T, nsp, auth string) *eiot.WS {
+	t.Helper()
+	ws := eiot.DialWS(t, ts.ws, nil)
+	ws.ReadOpen()
+	joinOn(t, ws, nsp, auth)
+	return ws
+}
+
+func prefix(nsp string) string {
+	if nsp == "/" {
+		return ""
+	}
+	return nsp + ","
+}
+
+func joinOn(t *testing.T, ws *eiot.WS, nsp, auth string) {
+	t.Helper()
+	ws.Send("40" + prefix(nsp) + auth)
+	if got := ws.ReadText(); !strings.HasPrefix(got, "40"+prefix(nsp)+"{") {
+		t.Fatalf("CONNECT answer = %q", got)
+	}
+}
+
+// connected returns a channel receiving the sockets that join ns.
+func connected(ns *socketio.Namespace) chan *socketio.Socket {
+	ch := make(chan *socketio.Socket, 16)
+	ns.OnConnection(func(s *socketio.Socket) { ch <- s })
+	return ch
+}
+
+func TestServerEmitWithAck(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	socks := connected(ts.srv.Of("/acks"))
+	ws := ts.join(t, "/acks", "")
+	s := <-socks
+
+	type result struct {
+		args socketio.Args
+		err  error
+	}
+	results := make(chan result, 1)
+	go func() {
+		args, err := s.EmitWithAck(context.Background(), "question", "why", []byte{7})
+		results <- result{args, err}
+	}()
+	want := []eiot.Frame{
+		{Data: []byte(`451-/acks,0["question","why",{"_placeholder":true,"num":0}]`)},
+		{Binary: true, Data: []byte{7}},
+	}
+	got := []eiot.Frame{ws.Read(), ws.Read()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("emitted frames (-want +got):\n%s", diff)
+	}
+	ws.Send(`43/acks,0["because",42]`)
+	r := <-results
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var reason string
+	var n int
+	if err := r.args.Decode(0, &reason); err != nil || reason != "because" {
+		t.Errorf("ack arg 0 = %q, %v", reason, err)
+	}
+	if err := r.args.Decode(1, &n); err != nil || n != 42 {
+		t.Errorf("ack arg 1 = %d, %v", n, err)
+	}
+
+	t.Run("binary ack", func(t *testing.T) {
+		acks := make(chan socketio.Args, 1)
+		if err := s.EmitAck("binary-please", 0, func(a socketio.Args, err error) {
+			if err != nil {
+				t.Errorf("ack error: %v", err)
+			}
+			acks <- a
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := ws.ReadText(); got != `42/acks,1["binary-please"]` {
+			t.Fatalf("emitted %s", got)
+		}
+		ws.Send(`461-/acks,1["here",{"_placeholder":true,"num":0}]`)
+		ws.SendBinary([]byte{1, 2, 3})
+		a := <-acks
+		if b, ok := a.Bytes(1); !ok || !cmp.Equal(b, []byte{1, 2, 3}) {
+			t.Errorf("binary ack arg = %v, %v", b, ok)
+		}
+	})
+
+	t.Run("unknown ack id ignored", func(t *testing.T) {
+		ws.Send(`43/acks,99["nobody"]`)
+		ws.Send(`43/acks,["no id"]`)
+		if !s.Connected() {
+			t.Error("socket disconnected")
+		}
+	})
+}
+
+func TestAckTimeoutAndDisconnect(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	socks := connected(ts.srv.Of("/"))
+	ws := ts.join(t, "/", "")
+	s := <-socks
+
+	timedOut := make(chan error, 1)
+	if err := s.EmitAck("slow", time.Millisecond, func(_ socketio.Args, err error) { timedOut <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-timedOut; !errors.Is(err, socketio.ErrAckTimeout) {
+		t.Errorf("ack error = %v, want ErrAckTimeout", err)
+	}
+	ws.ReadText() // the event
+	ws.Send(`430["too late"]`)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.EmitWithAck(ctx, "canceled"); !errors.Is(err, context.Canceled) {
+		t.Errorf("EmitWithAck with a canceled context = %v", err)
+	}
+
+	pending := make(chan error, 1)
+	go func() {
+		_, err := s.EmitWithAck(context.Background(), "never-answered")
+		pending <- err
+	}()
+	ws.ReadText()
+	ws.ReadText()
+	ws.Drop()
+	if err := <-pending; !errors.Is(err, socketio.ErrDisconnected) {
+		t.Errorf("pending ack error = %v, want ErrDisconnected", err)
+	}
+	if err := s.Emit("after"); !errors.Is(err, socketio.ErrDisconnected) {
+		t.Errorf("Emit after disconnect = %v, want ErrDisconnected", err)
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	ns := ts.srv.Of("private")
+	ns.Use(func(ctx context.Context, s *socketio.Socket) error {
+		switch s.Handshake().Auth["token"] {
+		case "secret":
+			s.SetData("teacher-1")
+			return nil
+		case "boom":
+			return errors.New("plain failure")
+		}
+		return &socketio.ConnectError{Message: "not authorized", Data: map[string]any{"code": "AUTH_REQUIRED"}}
+	})
+	socks := connected(ns)
+	tests := []struct {
+		name, auth, want string
+	}{
+		{"refused with data", `{"token":"wrong"}`, `44/private,{"message":"not authorized","data":{"code":"AUTH_REQUIRED"}}`},
+		{"refused without auth", ``, `44/private,{"message":"not authorized","data":{"code":"AUTH_REQUIRED"}}`},
+		{"plain error", `{"token":"boom"}`, `44/private,{"message":"plain failure"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := eiot.DialWS(t, ts.ws, nil)
+			ws.ReadOpen()
+			ws.Send("40/private," + tt.auth)
+			if got := ws.ReadText(); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+			// The connection stays open and may try again.
+			joinOn(t, ws, "/private", `{"token":"secret"}`)
+			if s := <-socks; s.Data() != "teacher-1" {
+				t.Errorf("Data() = %v", s.Data())
+			}
+		})
+	}
+}
+
+func TestHandlersSeeEarlyPackets(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	ns := ts.srv.Of("/slow")
+	release := make(chan struct{})
+	got := make(chan string, 1)
+	ns.Use(func(context.Context, *socketio.Socket) error { return nil }) // connect on a goroutine
+	ns.OnConnection(func(s *socketio.Socket) {
+		<-release // the client's first event arrives while the handler still runs
+		s.On("hello", func(e *socketio.Event) {
+			var who string
+			_ = e.Args.Decode(0, &who)
+			got <- who
+		})
+	})
+	ws := ts.join(t, "/slow", "")
+	ws.Send(`42/slow,["hello","early"]`)
+	close(release)
+	if who := <-got; who != "early" {
+		t.Errorf("handler got %q", who)
+	}
+}
+
+func TestRooms(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	ns := ts.srv.Of("/rooms")
+	ns.OnConnection(func(s *socketio.Socket) {
+		s.On("join", func(e *socketio.Event) {
+			var room string
+			_ = e.Args.Decode(0, &room)
+			s.Join(room)
+			_ = e.Ack()
+		})
+		s.On("leave", func(e *socketio.Event) {
+			var room string
+			_ = e.Args.Decode(0, &room)
+			s.Leave(room)
+			_ = e.Ack()
+		})
+		s.On("say", func(e *socketio.Event) {
+			var room, msg string
+			_ = e.Args.Decode(0, &room)
+			_ = e.Args.Decode(1, &msg)
+			_ = s.To(room).Emit("said", msg)
+			_ = e.Ack()
+		})
+	})
+	a, b, c := ts.join(t, "/rooms", ""), ts.join(t, "/rooms", ""), ts.join(t, "/rooms", "")
+	call := func(ws *eiot.WS, id int, payload string) {
+		t.Helper()
+		ws.Send(fmt.Sprintf("42/rooms,%d%s", id, payload))
+		if got, want := ws.ReadText(), fmt.Sprintf("43/rooms,%d[]", id); got != want {
+			t.Fatalf("ack = %s, want %s", got, want)
+		}
+	}
+	call(a, 1, `["join","r1"]`)
+	call(b, 1, `["join","r1"]`)
+	call(c, 1, `["join","r2"]`)
+
+	call(a, 2, `["say","r1","hi r1"]`) // b gets it; a (the sender) and c do not
+	if got := b.ReadText(); got != `42/rooms,["said","hi r1"]` {
+		t.Errorf("b got %s", got)
+	}
+	call(c, 2, `["say","r1","from outside"]`) // a and b get it
+	for _, ws := range []*eiot.WS{a, b} {
+		if got := ws.ReadText(); got != `42/rooms,["said","from outside"]` {
+			t.Errorf("got %s", got)
+		}
+	}
+	call(b, 3, `["leave","r1"]`)
+	if err := ns.To("r1", "r2").Emit("both"); err != nil { // a (r1) and c (r2), once each
+		t.Fatal(err)
+	}
+	if err := ns.Except("r2").Emit("not-r2"); err != nil { // a and b
+		t.Fatal(err)
+	}
+	if err := ns.Emit("all"); err != nil {
+		t.Fatal(err)
+	}
+	wantA := []string{`42/rooms,["both"]`, `42/rooms,["not-r2"]`, `42/rooms,["all"]`}
+	wantB := []string{`42/rooms,["not-r2"]`, `42/rooms,["all"]`}
+	wantC := []string{`42/rooms,["both"]`, `42/rooms,["all"]`}
+	for name, tc := range map[string]struct {
+		ws   *eiot.WS
+		want []string
+	}{"a": {a, wantA}, "b": {b, wantB}, "c": {c, wantC}} {
+		var got []string
+		for range tc.want {
+			got = append(got, tc.ws.ReadText())
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s received (-want +got):\n%s", name, diff)
+		}
+	}
+	if got := ns.Adapter().SocketIDs([]string{"r1"}); len(got) != 1 {
+		t.Errorf("SocketIDs(r1) = %v, want one socket", got)
+	}
+}
+
+func TestVolatile(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{Engine: engineio.Config{WriteQueueSoftLimit: 4, WriteQueueHardLimit: 100}})
+	socks := connected(ts.srv.Of("/"))
+	p, _ := eiot.Handshake(t, ts.http)
+	p.Post("40")
+	s := <-socks
+	// The client does not poll: the queue holds CONNECT, then fills up.
+	for i := range 10 {
+		_ = s.EmitVolatile("v", i)
+		_ = ts.srv.Of("/").To(s.ID()).Volatile().Emit("bv", i)
+	}
+	if err := s.Emit("reliable"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) == 0 || got[len(got)-1] != `42["reliable"]` {
+		got = append(got, p.Packets()...)
+	}
+	if len(got) != 5 || !strings.HasPrefix(got[0], "40") {
+		t.Errorf("packets = %q, want CONNECT, three volatile events, then the reliable one", got)
+	}
+}
+
+func TestOrderedEmits(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{OrderedEmits: true, Engine: engineio.Config{WriteQueueHardLimit: 100000, WriteQueueSoftLimit: 100000}})
+	ns := ts.srv.Of("/")
+	socks := connected(ns)
+	var clients []*eiot.WS
+	for range 3 {
+		ws := ts.join(t, "/", "")
+		(<-socks).Join("room")
+		clients = append(clients, ws)
+	}
+	const goroutines, each = 8, 100
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				if err := ns.To("room").Emit("e", g, i); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var first []string
+	for n, ws := range clients {
+		var seq []string
+		for range goroutines * each {
+			seq = append(seq, ws.ReadText())
+		}
+		if n == 0 {
+			first = seq
+			continue
+		}
+		if diff := cmp.Diff(first, seq); diff != "" {
+			t.Fatalf("client %d saw another order (-client 0 +client %d):\n%s", n, n, diff)
+		}
+	}
+}
+
+func TestServerDisconnect(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	reasons := make(chan string, 4)
+	main, custom := connected(ts.srv.Of("/")), connected(ts.srv.Of("/custom"))
+	for _, ns := range []*socketio.Namespace{ts.srv.Of("/"), ts.srv.Of("/custom")} {
+		ns.OnConnection(func(s *socketio.Socket) { s.OnDisconnect(func(r string) { reasons <- r }) })
+	}
+	ws := ts.join(t, "/", "")
+	joinOn(t, ws, "/custom", "")
+	sm, sc := <-main, <-custom
+
+	sc.Disconnect(false)
+	if got := ws.ReadText(); got != "41/custom," {
+		t.Errorf("got %s, want 41/custom,", got)
+	}
+	if got := <-reasons; got != socketio.ReasonServerNamespaceDisconnect {
+		t.Errorf("reason = %q", got)
+	}
+	// The main namespace still works; then a disconnect with close ends the connection.
+	if err := sm.Emit("still-here"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ws.ReadText(); got != `42["still-here"]` {
+		t.Errorf("got %s", got)
+	}
+	sm.Disconnect(true)
+	if got := ws.ReadText(); got != "41" {
+		t.Errorf("got %s, want 41", got)
+	}
+	ws.ExpectClosed()
+}
+
+func TestEventHandlerPanicIsContained(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	ts.srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		s.On("boom", func(*socketio.Event) { panic("handler bug") })
+		s.On("ping", func(e *socketio.Event) { _ = e.Ack("pong") })
+	})
+	ws := ts.join(t, "/", "")
+	ws.Send(`42["boom"]`)
+	ws.Send(`421["ping"]`)
+	if got := ws.ReadText(); got != `431["pong"]` {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestReservedAndDoubleAck(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	acked := make(chan error, 1)
+	socks := connected(ts.srv.Of("/"))
+	ts.srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		s.On("once", func(e *socketio.Event) {
+			_ = e.Ack(1)
+			acked <- e.Ack(2)
+		})
+	})
+	ws := ts.join(t, "/", "")
+	s := <-socks
+	for _, ev := range []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"} {
+		if err := s.Emit(ev); !errors.Is(err, socketio.ErrReservedEvent) {
+			t.Errorf("Emit(%q) = %v, want ErrReservedEvent", ev, err)
+		}
+	}
+	ws.Send(`425["once"]`)
+	if err := <-acked; !errors.Is(err, socketio.ErrAlreadyAcked) {
+		t.Errorf("second Ack = %v, want ErrAlreadyAcked", err)
+	}
+	if got := ws.ReadText(); got != `435[1]` {
+		t.Errorf("ack = %s", got)
+	}
+}
+
+func TestHandshake(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	socks := connected(ts.srv.Of("/"))
+	ws := eiot.DialWS(t, ts.ws+"&room=7", map[string][]string{"X-Test": {"yes"}})
+	ws.ReadOpen()
+	joinOn(t, ws, "/", `{"token":"abc","n":3}`)
+	hs := (<-socks).Handshake()
+	if hs.Query.Get("room") != "7" || hs.Header.Get("X-Test") != "yes" || hs.Address != "127.0.0.1" {
+		t.Errorf("handshake = %+v", hs)
+	}
+	if hs.Auth["token"] != "abc" || string(hs.RawAuth) != `{"token":"abc","n":3}` {
+		t.Errorf("auth = %v (%s)", hs.Auth, hs.RawAuth)
+	}
+}
+
+func TestServerClose(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	reasons := make(chan string, 1)
+	ts.srv.Of("/").OnConnection(func(s *socketio.Socket) { s.OnDisconnect(func(r string) { reasons <- r }) })
+	ws := ts.join(t, "/", "")
+	if err := ts.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-reasons; got != socketio.ReasonServerShuttingDown {
+		t.Errorf("reason = %q, want %q", got, socketio.ReasonServerShuttingDown)
+	}
+	ws.ExpectClosed()
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, cfg := range []socketio.Config{
+		{ConnectTimeout: -1},
+		{MaxAttachments: -1},
+		{Recovery: socketio.RecoveryConfig{MaxPackets: -1}},
+		{Engine: engineio.Config{PingTimeout: -1}},
+	} {
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", cfg)
+		}
+	}
+	if _, err := socketio.NewServer(socketio.Config{ConnectTimeout: -1}); err == nil {
+		t.Error("NewServer accepted an invalid config")
+	}
+}

@@ -1,0 +1,566 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/classwaves/classwaves/services/realtime/engineio"
+)
+
+// Handshake describes how a socket connected.
+type Handshake struct {
+	// Auth is the CONNECT packet's payload (the client's auth option), decoded with numbers as
+	// json.Number; empty when the client sent none. With recovery on, a reconnecting client's pid and
+	// offset are part of it, as in the reference server.
+	Auth map[string]any
+	// RawAuth is the CONNECT payload as sent ("{}" when none).
+	RawAuth json.RawMessage
+	Header  http.Header // headers of the Engine.IO handshake request
+	Query   url.Values  // query parameters of the Engine.IO handshake request
+	Address string      // remote IP address
+	Host    string
+	Secure  bool      // whether the handshake came over TLS
+	Time    time.Time // when the namespace connection was requested
+}
+
+func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
+	if auth == nil {
+		auth = json.RawMessage("{}")
+	}
+	m := map[string]any{}
+	if v, err := decodeJSON(auth); err == nil {
+		if obj, ok := v.(map[string]any); ok {
+			m = obj
+		}
+	}
+	r := conn.Request()
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	return &Handshake{
+		Auth:    m,
+		RawAuth: auth,
+		Header:  r.Header,
+		Query:   r.URL.Query(),
+		Address: addr,
+		Host:    r.Host,
+		Secure:  r.TLS != nil,
+		Time:    time.Now(),
+	}
+}
+
+// EventHandler handles an event received by a socket. It runs on the connection's reading goroutine:
+// long work should move elsewhere (the socket is safe for concurrent use).
+type EventHandler func(e *Event)
+
+// AckFunc receives the acknowledgement of an emitted event, or an error (ErrAckTimeout, ErrDisconnected,
+// or the context's error) when none will come. It is called exactly once.
+type AckFunc func(args Args, err error)
+
+// Event is an event received by a socket.
+type Event struct {
+	Name string
+	Args Args
+
+	socket *Socket
+	id     uint64
+	hasAck bool
+	acked  atomic.Bool
+}
+
+// Socket returns the socket that received the event.
+func (e *Event) Socket() *Socket { return e.socket }
+
+// HasAck reports whether the client asked for an acknowledgement.
+func (e *Event) HasAck() bool { return e.hasAck }
+
+// Ack sends the acknowledgement with args ([]byte arguments become binary attachments). It does nothing
+// when the client asked for none, and fails with ErrAlreadyAcked the second time.
+func (e *Event) Ack(args ...any) error {
+	if !e.hasAck {
+		return nil
+	}
+	if e.acked.Swap(true) {
+		return ErrAlreadyAcked
+	}
+	data, attachments, err := encodePayload(nilToEmpty(args))
+	if err != nil {
+		return err
+	}
+	p := &Packet{Type: PacketAck, Namespace: e.socket.ns.name, ID: e.id, HasID: true, Data: data, Attachments: attachments}
+	if len(attachments) > 0 {
+		p.Type = PacketBinaryAck
+	}
+	e.socket.write(p.Messages(), false)
+	return nil
+}
+
+func nilToEmpty(args []any) []any {
+	if args == nil {
+		return []any{}
+	}
+	return args
+}
+
+type pendingAck struct {
+	fn    AckFunc
+	timer *time.Timer
+}
+
+// Socket is a client's connection to one namespace. Its methods are safe for concurrent use.
+type Socket struct {
+	ns        *Namespace
+	client    *client
+	handshake *Handshake
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	// Set before the socket is shared (by newSocket, or by the adapter when restoring a session).
+	id, pid   string
+	recovered bool
+	missed    []*Packet
+
+	gone atomic.Bool // disconnected: emits fail
+
+	mu                 sync.Mutex
+	connected          bool
+	handlers           map[string]EventHandler
+	disconnectHandlers []func(reason string)
+	data               any
+	acks               map[uint64]*pendingAck
+	nextAckID          uint64
+
+	// Incoming packets wait in inBuf until the connection handlers have run (they register the event
+	// handlers); outgoing ones wait in outBuf until the CONNECT packet is queued.
+	inMu     sync.Mutex
+	inReady  atomic.Bool
+	inBuf    []*Packet
+	outMu    sync.Mutex
+	outReady atomic.Bool
+	outBuf   []engineio.Message
+}
+
+func newSocket(ns *Namespace, c *client, hs *Handshake) *Socket {
+	ctx, cancel := context.WithCancel(c.conn.Context())
+	s := &Socket{
+		ns:        ns,
+		client:    c,
+		handshake: hs,
+		ctx:       ctx,
+		cancel:    cancel,
+		id:        newID(),
+		handlers:  make(map[string]EventHandler),
+		acks:      make(map[uint64]*pendingAck),
+	}
+	if ns.srv.cfg.Recovery.Enabled {
+		s.pid = newID()
+	}
+	return s
+}
+
+// ID returns the socket id (also the name of the socket's own room).
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.ns }
+
+// Handshake returns how the socket connected.
+func (s *Socket) Handshake() *Handshake { return s.handshake }
+
+// Conn returns the underlying Engine.IO session (shared by the client's sockets of every namespace).
+func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
+
+// Recovered reports whether the socket is a recovered session: same id, rooms restored and missed
+// packets sent.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// Context returns a context canceled when the socket disconnects.
+func (s *Socket) Context() context.Context { return s.ctx }
+
+// Connected reports whether the socket is connected.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// Data returns the value set by SetData (restored with a recovered session).
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// SetData attaches an application value to the socket, for example the authenticated identity. It is
+// persisted with the session for recovery.
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// On sets the handler of event name, replacing any previous one. Events without a handler are ignored.
+func (s *Socket) On(event string, h EventHandler) {
+	s.mu.Lock()
+	s.handlers[event] = h
+	s.mu.Unlock()
+}
+
+// OnDisconnect adds a function called with the reason when the socket disconnects.
+func (s *Socket) OnDisconnect(f func(reason string)) {
+	s.mu.Lock()
+	s.disconnectHandlers = append(s.disconnectHandlers, f)
+	s.mu.Unlock()
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) {
+	if s.gone.Load() {
+		return
+	}
+	s.ns.adapter.AddAll(s.id, rooms)
+	if s.gone.Load() {
+		// Disconnected meanwhile: whichever of this and the disconnection's cleanup came second removed
+		// the socket from its rooms; make sure it was not the disconnection.
+		s.ns.adapter.DelAll(s.id)
+	}
+}
+
+// Leave removes the socket from room.
+func (s *Socket) Leave(room string) { s.ns.adapter.Del(s.id, room) }
+
+// Rooms returns the rooms the socket is in, its own room included.
+func (s *Socket) Rooms() []string { return s.ns.adapter.Rooms(s.id) }
+
+// To returns a broadcast to rooms that excludes this socket.
+func (s *Socket) To(rooms ...string) BroadcastOperator {
+	return BroadcastOperator{ns: s.ns, except: []string{s.id}}.To(rooms...)
+}
+
+// Broadcast returns a broadcast to the whole namespace that excludes this socket.
+func (s *Socket) Broadcast() BroadcastOperator {
+	return BroadcastOperator{ns: s.ns, except: []string{s.id}}
+}
+
+func newEventPacket(nsp, event string, args []any) (*Packet, error) {
+	if reservedEvents[event] {
+		return nil, ErrReservedEvent
+	}
+	values := make([]any, 0, 1+len(args))
+	values = append(values, event)
+	values = append(values, args...)
+	data, attachments, err := encodePayload(values)
+	if err != nil {
+		return nil, err
+	}
+	p := &Packet{Type: PacketEvent, Namespace: nsp, Data: data, Attachments: attachments}
+	if len(attachments) > 0 {
+		p.Type = PacketBinaryEvent
+	}
+	return p, nil
+}
+
+// Emit sends event with args to the client ([]byte arguments, also inside map[string]any and []any
+// values, become binary attachments). With recovery on, the packet goes through the adapter so that it
+// is kept for a reconnecting client.
+func (s *Socket) Emit(event string, args ...any) error {
+	if s.gone.Load() {
+		return ErrDisconnected
+	}
+	p, err := newEventPacket(s.ns.name, event, args)
+	if err != nil {
+		return err
+	}
+	if s.ns.srv.cfg.Recovery.Enabled {
+		return s.ns.adapter.Broadcast(p, BroadcastOptions{Rooms: []string{s.id}})
+	}
+	s.write(p.Messages(), false)
+	return nil
+}
+
+// EmitVolatile sends event like Emit, but drops it when the connection is not writable (closed, or its
+// write queue past the soft limit). It is never kept for recovery.
+func (s *Socket) EmitVolatile(event string, args ...any) error {
+	if s.gone.Load() {
+		return ErrDisconnected
+	}
+	p, err := newEventPacket(s.ns.name, event, args)
+	if err != nil {
+		return err
+	}
+	s.write(p.Messages(), true)
+	return nil
+}
+
+// EmitAck sends event and calls ack with the client's acknowledgement, or with ErrAckTimeout when none
+// arrived within timeout (no timeout when timeout <= 0), or with ErrDisconnected.
+func (s *Socket) EmitAck(event string, timeout time.Duration, ack AckFunc, args ...any) error {
+	_, err := s.emitAck(event, timeout, ack, args)
+	return err
+}
+
+func (s *Socket) emitAck(event string, timeout time.Duration, ack AckFunc, args []any) (uint64, error) {
+	p, err := newEventPacket(s.ns.name, event, args)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	if s.gone.Load() {
+		s.mu.Unlock()
+		return 0, ErrDisconnected
+	}
+	id := s.nextAckID
+	s.nextAckID++
+	pa := &pendingAck{fn: ack}
+	if timeout > 0 {
+		pa.timer = time.AfterFunc(timeout, func() {
+			if pa := s.takeAck(id); pa != nil {
+				pa.fn(Args{}, ErrAckTimeout)
+			}
+		})
+	}
+	s.acks[id] = pa
+	s.mu.Unlock()
+	p.ID, p.HasID = id, true
+	s.write(p.Messages(), false)
+	return id, nil
+}
+
+// EmitWithAck sends event and waits for the client's acknowledgement, until ctx is done or the socket
+// disconnects.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	type result struct {
+		args Args
+		err  error
+	}
+	ch := make(chan result, 1)
+	id, err := s.emitAck(event, 0, func(a Args, err error) { ch <- result{a, err} }, args)
+	if err != nil {
+		return Args{}, err
+	}
+	select {
+	case r := <-ch:
+		return r.args, r.err
+	case <-ctx.Done():
+		s.takeAck(id)
+		return Args{}, ctx.Err()
+	}
+}
+
+func (s *Socket) takeAck(id uint64) *pendingAck {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pa := s.acks[id]
+	if pa == nil {
+		return nil
+	}
+	delete(s.acks, id)
+	if pa.timer != nil {
+		pa.timer.Stop()
+	}
+	return pa
+}
+
+// Disconnect disconnects the socket from its namespace (the client gets a DISCONNECT packet and does not
+// reconnect it). With closeConn, the client's other namespaces are disconnected too and the connection
+// is closed.
+func (s *Socket) Disconnect(closeConn bool) {
+	if closeConn {
+		s.client.disconnectAll()
+		return
+	}
+	s.disconnect()
+}
+
+func (s *Socket) disconnect() {
+	if !s.Connected() {
+		return
+	}
+	p := &Packet{Type: PacketDisconnect, Namespace: s.ns.name}
+	s.write(p.Messages(), false)
+	s.onClose(ReasonServerNamespaceDisconnect)
+}
+
+// write sends msgs (one packet) to the client, or buffers them until the CONNECT packet is queued.
+// Volatile messages are dropped rather than buffered.
+func (s *Socket) write(msgs []engineio.Message, volatile bool) {
+	if !s.outReady.Load() {
+		s.outMu.Lock()
+		if !s.outReady.Load() {
+			switch {
+			case volatile:
+			case len(s.outBuf)+len(msgs) > s.ns.srv.engine.Config().WriteQueueHardLimit:
+				// As an overflowing write queue does: the client cannot keep up, close it.
+				s.outBuf = nil
+				s.client.fail("write buffer overflow before connect", nil)
+			default:
+				s.outBuf = append(s.outBuf, msgs...)
+			}
+			s.outMu.Unlock()
+			return
+		}
+		s.outMu.Unlock()
+	}
+	if volatile {
+		s.client.conn.SendVolatile(msgs...)
+	} else {
+		_ = s.client.conn.Send(msgs...)
+	}
+}
+
+// openOutput queues the CONNECT packet, the missed packets of a recovered session and what was emitted
+// meanwhile, in that order, and lets later writes through.
+func (s *Socket) openOutput() {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	var body struct {
+		SID string `json:"sid"`
+		PID string `json:"pid,omitempty"`
+	}
+	body.SID, body.PID = s.id, s.pid
+	data, _ := json.Marshal(body)
+	msgs := (&Packet{Type: PacketConnect, Namespace: s.ns.name, Data: data}).Messages()
+	for _, p := range s.missed {
+		msgs = append(msgs, p.Messages()...)
+	}
+	msgs = append(msgs, s.outBuf...)
+	_ = s.client.conn.Send(msgs...)
+	s.missed, s.outBuf = nil, nil
+	s.outReady.Store(true)
+}
+
+// onPacket handles a packet for this socket, or buffers it while the connection handlers run.
+func (s *Socket) onPacket(p *Packet) {
+	if !s.inReady.Load() {
+		s.inMu.Lock()
+		if !s.inReady.Load() {
+			if len(s.inBuf) >= s.ns.srv.cfg.MaxPendingPackets {
+				s.inMu.Unlock()
+				s.client.fail("too many pending packets", nil)
+				return
+			}
+			s.inBuf = append(s.inBuf, p)
+			s.inMu.Unlock()
+			return
+		}
+		s.inMu.Unlock()
+	}
+	s.handlePacket(p)
+}
+
+// openInput handles the packets buffered while the connection handlers ran, then lets packets through.
+func (s *Socket) openInput() {
+	for {
+		s.inMu.Lock()
+		batch := s.inBuf
+		s.inBuf = nil
+		if len(batch) == 0 {
+			s.inReady.Store(true)
+			s.inMu.Unlock()
+			return
+		}
+		s.inMu.Unlock()
+		for _, p := range batch {
+			s.handlePacket(p)
+		}
+	}
+}
+
+func (s *Socket) handlePacket(p *Packet) {
+	switch p.Type {
+	case PacketEvent, PacketBinaryEvent:
+		s.handleEvent(p)
+	case PacketAck, PacketBinaryAck:
+		if !p.HasID {
+			return
+		}
+		args, err := newArgs(p, 0)
+		if err != nil {
+			s.client.fail("bad ack", err)
+			return
+		}
+		if pa := s.takeAck(p.ID); pa != nil {
+			s.safely("ack callback", func() { pa.fn(args, nil) })
+		}
+	case PacketDisconnect:
+		s.onClose(ReasonClientNamespaceDisconnect)
+	}
+}
+
+func (s *Socket) handleEvent(p *Packet) {
+	args, err := newArgs(p, 0)
+	if err != nil || args.Len() == 0 {
+		s.client.fail("bad event", err)
+		return
+	}
+	name, err := eventName(args.raw[0])
+	if err != nil {
+		s.client.fail("bad event", err)
+		return
+	}
+	args.raw = args.raw[1:]
+	s.mu.Lock()
+	h := s.handlers[name]
+	s.mu.Unlock()
+	if h == nil {
+		return
+	}
+	e := &Event{Name: name, Args: args, socket: s, id: p.ID, hasAck: p.HasID}
+	s.safely("event handler", func() { h(e) })
+}
+
+// safely runs f, logging a panic instead of letting it end the connection's goroutine.
+func (s *Socket) safely(what string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.ns.srv.log.Error("socketio: "+what+" panicked", "namespace", s.ns.name, "socket", s.id, "panic", r)
+		}
+	}()
+	f()
+}
+
+// detach removes the socket from its namespace and its rooms.
+func (s *Socket) detach() {
+	s.ns.removeSocket(s)
+	s.ns.adapter.DelAll(s.id)
+}
+
+// onClose ends the socket: it persists the session when recovery applies, leaves the rooms, fails the
+// pending acknowledgements and calls the disconnect handlers.
+func (s *Socket) onClose(reason string) {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return
+	}
+	s.connected = false
+	s.gone.Store(true)
+	acks := s.acks
+	s.acks = map[uint64]*pendingAck{}
+	handlers := s.disconnectHandlers
+	data := s.data
+	s.mu.Unlock()
+
+	if s.ns.srv.cfg.Recovery.Enabled && recoverableReasons[reason] {
+		s.ns.adapter.PersistSession(&Session{SID: s.id, PID: s.pid, Rooms: s.ns.adapter.Rooms(s.id), Data: data})
+	}
+	s.detach()
+	s.client.removeSocket(s)
+	s.cancel()
+	for _, pa := range acks {
+		if pa.timer != nil {
+			pa.timer.Stop()
+		}
+		s.safely("ack callback", func() { pa.fn(Args{}, ErrDisconnected) })
+	}
+	for _, h := range handlers {
+		s.safely("disconnect handler", func() { h(reason) })
+	}
+}
