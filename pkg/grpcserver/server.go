@@ -75,6 +75,15 @@ type options struct {
 	validator   protovalidate.Validator
 	otel        []otelgrpc.Option
 	grpc        []grpc.ServerOption
+	authUnary   grpc.UnaryServerInterceptor
+	authStream  grpc.StreamServerInterceptor
+}
+
+// WithAuth installs the authentication and authorization interceptors. They run after error
+// mapping and before validation, so an unauthenticated caller learns nothing about the request
+// shape an RPC expects (401 before 400), and their errors take the same path to a status.
+func WithAuth(unary grpc.UnaryServerInterceptor, stream grpc.StreamServerInterceptor) Option {
+	return func(o *options) { o.authUnary, o.authStream = unary, stream }
 }
 
 // WithUnbuiltNote makes an Unimplemented answer explanatory: when a handler answers
@@ -110,7 +119,7 @@ type Server struct {
 }
 
 // New builds the server. Interceptors run, outermost first: trace id, logging, panic recovery,
-// error mapping (with the unbuilt note), validation, then the handler. Logging sits outside
+// error mapping (with the unbuilt note), authentication (WithAuth), validation, then the handler. Logging sits outside
 // recovery so a panicking RPC still gets its one log line (with the stack); error mapping sits
 // outside validation so validation errors take the same single path to a status.
 //
@@ -128,6 +137,16 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) *Server {
 	}
 	ic := &interceptors{logger: logger, validator: o.validator, unbuiltNote: o.unbuiltNote}
 
+	unary := []grpc.UnaryServerInterceptor{ic.unaryTraceID, ic.unaryLogging, ic.unaryRecovery, ic.unaryErrors}
+	stream := []grpc.StreamServerInterceptor{ic.streamTraceID, ic.streamLogging, ic.streamRecovery, ic.streamErrors}
+	if o.authUnary != nil {
+		unary = append(unary, o.authUnary)
+	}
+	if o.authStream != nil {
+		stream = append(stream, o.authStream)
+	}
+	unary = append(unary, ic.unaryValidation)
+	stream = append(stream, ic.streamValidation)
 	serverOpts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(o.otel...)),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
@@ -139,12 +158,8 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) *Server {
 			Time:    cfg.KeepaliveTime,
 			Timeout: cfg.KeepaliveTimeout,
 		}),
-		grpc.ChainUnaryInterceptor(
-			ic.unaryTraceID, ic.unaryLogging, ic.unaryRecovery, ic.unaryErrors, ic.unaryValidation,
-		),
-		grpc.ChainStreamInterceptor(
-			ic.streamTraceID, ic.streamLogging, ic.streamRecovery, ic.streamErrors, ic.streamValidation,
-		),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}
 	gs := grpc.NewServer(append(serverOpts, o.grpc...)...)
 	hs := health.NewServer()
