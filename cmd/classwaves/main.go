@@ -23,6 +23,9 @@ func main() {
 // run is main without the process: arguments, environment and outputs are passed in, and the exit
 // code is returned.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) >= 2 && args[0] == "audit" && args[1] == "replay-dlq" {
+		return replayDLQ(ctx, args[2:], lookupEnv, stdout, stderr)
+	}
 	f := config.NewFlagSet("classwaves", lookupEnv)
 	f.Flags().SetOutput(stderr)
 	var cfg app.Config
@@ -50,5 +53,31 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		fmt.Fprintf(stderr, "classwaves: %v\n", err)
 		return 1
 	}
+	return 0
+}
+
+// replayDLQ is `classwaves audit replay-dlq [-mode=stream|db] [flags]`.
+func replayDLQ(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	f := config.NewFlagSet("classwaves audit replay-dlq", lookupEnv)
+	f.Flags().SetOutput(stderr)
+	var cfg app.Config
+	cfg.RegisterFlags(f)
+	mode := f.Flags().String("mode", "", "stream (re-enqueue to the audit stream) or db (store directly); default AUDIT_DLQ_REPLAY_MODE")
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "classwaves: %v\n", err)
+		return 2
+	}
+	n, err := app.ReplayAuditDLQ(ctx, cfg, *mode, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "classwaves audit replay-dlq: %v\n", err)
+		if n > 0 {
+			fmt.Fprintf(stderr, "replayed %d entries before the error; running it again is safe\n", n)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "replayed %d audit DLQ entries\n", n)
 	return 0
 }

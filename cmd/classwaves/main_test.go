@@ -65,7 +65,8 @@ func TestBinary(t *testing.T) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("PORT=%d", httpPort), fmt.Sprintf("GRPC_PORT=%d", grpcPort),
-		"HOST=127.0.0.1", "GRPC_HOST=127.0.0.1", "LOG_LEVEL=info")
+		"HOST=127.0.0.1", "GRPC_HOST=127.0.0.1", "LOG_LEVEL=info",
+		"SQLITE_PATH="+filepath.Join(t.TempDir(), "classwaves.db"), "REDIS_URL=", "DATABASE_URL=", "DB_PROVIDER=")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {

@@ -18,10 +18,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	systemv1 "github.com/classwaves/classwaves/pkg/api/classwaves/system/v1"
+	"github.com/classwaves/classwaves/pkg/bus"
 	"github.com/classwaves/classwaves/pkg/envelope"
 	"github.com/classwaves/classwaves/pkg/grpcserver"
 	"github.com/classwaves/classwaves/pkg/httpserver"
 	"github.com/classwaves/classwaves/pkg/logging"
+	"github.com/classwaves/classwaves/pkg/store"
 	"github.com/classwaves/classwaves/pkg/telemetry"
 )
 
@@ -39,10 +41,21 @@ type App struct {
 	httpLis  net.Listener
 	grpcAddr string
 
+	db  *store.DB
+	bus bus.Bus
+
+	// runCtx is the context of background work (workers); cancelled last on stop.
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+
 	localServices []string
-	closers       []func() error
-	stopping      bool
-	mu            sync.Mutex
+	// starters run after every module is built and before anything is served (migrations,
+	// workers); stoppers run in reverse after the servers drained (workers flush their batches).
+	starters []func(context.Context) error
+	stoppers []func(context.Context) error
+	closers  []func() error
+	stopping bool
+	mu       sync.Mutex
 }
 
 // Addrs are the listeners' real addresses (useful when the ports were 0).
@@ -63,9 +76,16 @@ func New(ctx context.Context, cfg Config, logOut io.Writer) (*App, error) {
 	}
 	modules, _ := resolveTargets(cfg.Target) // validated above
 	a := &App{cfg: cfg, logger: logger, modules: modules, started: time.Now(), httpMux: http.NewServeMux()}
+	a.runCtx, a.cancelRun = context.WithCancel(context.WithoutCancel(ctx))
 	if err := a.init(ctx); err != nil {
-		a.close()
+		a.stop(context.Background())
 		return nil, err
+	}
+	for _, start := range a.starters {
+		if err := start(a.runCtx); err != nil {
+			a.stop(context.Background())
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -164,7 +184,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.grpc.Shutdown(stopCtx); err != nil {
 		a.logger.Warn("gRPC drain cut short", "err", err)
 	}
-	a.close()
+	a.stop(stopCtx)
 	a.logger.Info("classwaves stopped")
 	return runErr
 }
@@ -194,6 +214,18 @@ func (a *App) readiness(ctx context.Context) []*systemv1.ComponentStatus {
 		out = append(out, &systemv1.ComponentStatus{Name: "process", Status: st})
 	}
 	return out
+}
+
+// stop stops the modules' background work (in reverse start order), then closes resources.
+func (a *App) stop(ctx context.Context) {
+	for i := len(a.stoppers) - 1; i >= 0; i-- {
+		if err := a.stoppers[i](ctx); err != nil {
+			a.logger.Warn("stop", "err", err)
+		}
+	}
+	a.stoppers = nil
+	a.cancelRun()
+	a.close()
 }
 
 func (a *App) close() {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -103,7 +104,8 @@ func TestResolveTargets(t *testing.T) {
 // start runs an App on free loopback ports and stops it when the test ends.
 func start(t *testing.T, env map[string]string, args ...string) (*App, *syncBuffer, func() error) {
 	t.Helper()
-	base := map[string]string{"PORT": "0", "GRPC_PORT": "0", "HOST": "127.0.0.1", "GRPC_HOST": "127.0.0.1"}
+	base := map[string]string{"PORT": "0", "GRPC_PORT": "0", "HOST": "127.0.0.1", "GRPC_HOST": "127.0.0.1",
+		"SQLITE_PATH": filepath.Join(t.TempDir(), "classwaves.db")}
 	for k, v := range env {
 		base[k] = v
 	}
@@ -249,7 +251,7 @@ func TestSingleTargetProcess(t *testing.T) {
 }
 
 func TestGatewayNeedsUpstreams(t *testing.T) {
-	cfg := parseConfig(t, map[string]string{"PORT": "0", "GRPC_PORT": "0"}, "-target=gateway,session")
+	cfg := parseConfig(t, map[string]string{"PORT": "0", "GRPC_PORT": "0", "SQLITE_PATH": filepath.Join(t.TempDir(), "x.db")}, "-target=gateway,session")
 	_, err := New(context.Background(), cfg, io.Discard)
 	want := "set ANALYTICS_GRPC_ADDR, AUDIT_GRPC_ADDR, AUTH_GRPC_ADDR, GUIDANCE_GRPC_ADDR, REALTIME_GRPC_ADDR, STT_GRPC_ADDR"
 	if err == nil || !strings.Contains(err.Error(), want) {

@@ -9,7 +9,9 @@ import (
 	"github.com/classwaves/classwaves/gateway"
 	"github.com/classwaves/classwaves/pkg/config"
 	"github.com/classwaves/classwaves/pkg/logging"
+	"github.com/classwaves/classwaves/pkg/store"
 	"github.com/classwaves/classwaves/pkg/telemetry"
+	"github.com/classwaves/classwaves/services/audit"
 )
 
 // Config is the whole process's configuration: one struct per component, each registering its own
@@ -25,6 +27,9 @@ type Config struct {
 	GRPC      GRPCConfig
 	Telemetry telemetry.Config
 	Gateway   gateway.Config
+	Store     store.Config
+	Redis     RedisConfig
+	Audit     audit.Config
 	// Upstreams are the gRPC addresses of services that do not run in this process.
 	Upstreams UpstreamConfig
 }
@@ -58,6 +63,9 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 	f.Int(&c.GRPC.Port, "grpc.port", "GRPC_PORT", 9090, "gRPC port of every service this process runs")
 	c.Telemetry.RegisterFlags(f)
 	c.Gateway.RegisterFlags(f)
+	c.Store.RegisterFlags(f)
+	c.Redis.RegisterFlags(f)
+	c.Audit.RegisterFlags(f)
 	c.Upstreams = UpstreamConfig{}
 	for _, up := range gateway.Upstreams() {
 		addr := new(string)
@@ -76,13 +84,18 @@ func (c *Config) Validate() error {
 		portOrZero("GRPC_PORT", c.GRPC.Port),
 		c.Telemetry.Validate(),
 		c.Gateway.Validate(),
+		c.Store.Validate(),
+		c.Redis.Validate(),
+		c.Audit.Validate(),
 	}
 	if c.HTTP.Port != 0 && c.HTTP.Port == c.GRPC.Port {
 		errs = append(errs, fmt.Errorf("PORT and GRPC_PORT must differ, both are %d", c.HTTP.Port))
 	}
 	errs = append(errs, config.NonNegative("SHUTDOWN_TIMEOUT_MS", c.HTTP.ShutdownTimeout))
-	if _, err := resolveTargets(c.Target); err != nil {
+	if modules, err := resolveTargets(c.Target); err != nil {
 		errs = append(errs, err)
+	} else {
+		errs = append(errs, c.validateInfra(modules))
 	}
 	return config.Join(errs...)
 }

@@ -70,7 +70,6 @@ var unbuilt = map[string]string{
 	"classwaves.stt.v1.SttService":             "it lands with the STT service issue",
 	"classwaves.guidance.v1.GuidanceService":   "it lands with the Guidance service issue",
 	"classwaves.analytics.v1.AnalyticsService": "it lands with the Analytics service issue",
-	"classwaves.audit.v1.AuditService":         "it lands with the Platform issue (audit log service)",
 	"classwaves.realtime.v1.RealtimeService":   "it lands with the Realtime edge issue",
 }
 
@@ -155,7 +154,7 @@ func (a *App) initFuncs() map[string]func(ctx context.Context) error {
 		STT:       service(stt.New(), stt.ServiceNames()),
 		Guidance:  service(guidance.New(), guidance.ServiceNames()),
 		Analytics: service(analytics.New(), analytics.ServiceNames()),
-		Audit:     service(audit.New(), audit.ServiceNames()),
+		Audit:     a.initAudit,
 		Realtime: func(ctx context.Context) error {
 			if err := service(rt, realtime.ServiceNames())(ctx); err != nil {
 				return err
@@ -166,6 +165,27 @@ func (a *App) initFuncs() map[string]func(ctx context.Context) error {
 		Gateway: a.initGateway,
 		All:     func(context.Context) error { return nil },
 	}
+}
+
+// initAudit builds the audit service: its store, and the worker that stores the audit stream.
+func (a *App) initAudit(ctx context.Context) error {
+	db, err := a.database(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := a.eventBus(ctx)
+	if err != nil {
+		return err
+	}
+	svc, err := audit.New(a.cfg.Audit, db, b, a.logger, a.registry)
+	if err != nil {
+		return err
+	}
+	svc.Register(a.grpc.GRPC())
+	a.localServices = append(a.localServices, audit.ServiceNames()...)
+	a.starters = append(a.starters, svc.Start)
+	a.stoppers = append(a.stoppers, svc.Stop)
+	return nil
 }
 
 // initGateway dials every upstream (the local gRPC listener for services in this process, the

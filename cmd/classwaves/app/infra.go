@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/classwaves/classwaves/pkg/bus"
+	"github.com/classwaves/classwaves/pkg/bus/inproc"
+	"github.com/classwaves/classwaves/pkg/bus/redisbus"
+	"github.com/classwaves/classwaves/pkg/config"
+	"github.com/classwaves/classwaves/pkg/store"
+)
+
+// RedisConfig names the Redis the bus (and later rate limits) use. Without REDIS_URL the process
+// uses the in-process bus, which is only meaningful when every module runs in this process.
+type RedisConfig struct {
+	URL       string
+	Password  string
+	PoolSize  int
+	Timeout   time.Duration
+	KeyPrefix string
+}
+
+// RegisterFlags registers the seed's Redis settings.
+func (c *RedisConfig) RegisterFlags(f *config.FlagSet) {
+	f.String(&c.URL, "redis.url", "REDIS_URL", "", "Redis for the event bus; empty: in-process bus (monolithic mode only)")
+	f.String(&c.Password, "redis.password", "REDIS_PASSWORD", "", "Redis password, when not in REDIS_URL")
+	f.Int(&c.PoolSize, "redis.pool-size", "REDIS_POOL_SIZE", 20, "Redis connections per process (each bus subscriber holds one while it waits)")
+	f.DurationMS(&c.Timeout, "redis.timeout", "REDIS_TIMEOUT", 3*time.Second, "Redis dial, read and write timeout")
+	f.String(&c.KeyPrefix, "redis.key-prefix", "BUS_KEY_PREFIX", "", "prefix of every bus key (the audit stream is AUDIT_LOG_STREAM_KEY after it)")
+}
+
+// Validate says what is wrong.
+func (c *RedisConfig) Validate() error {
+	var errs []error
+	if c.URL != "" {
+		if _, err := redis.ParseURL(c.URL); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_URL must be a redis:// or rediss:// URL"))
+		}
+	}
+	errs = append(errs, config.Positive("REDIS_POOL_SIZE", c.PoolSize), config.Positive("REDIS_TIMEOUT", c.Timeout))
+	return config.Join(errs...)
+}
+
+// busModules are the modules that publish or consume events: split across processes they need a
+// shared (Redis) bus.
+var busModules = []string{Audit}
+
+// validateInfra checks what depends on the set of modules: a module that uses the bus, run
+// without every other module, needs REDIS_URL.
+func (c *Config) validateInfra(modules []string) error {
+	if c.Redis.URL != "" || contains(modules, All) {
+		return nil
+	}
+	var split []string
+	for _, m := range busModules {
+		if contains(modules, m) {
+			split = append(split, m)
+		}
+	}
+	if len(split) == 0 {
+		return nil
+	}
+	return fmt.Errorf("REDIS_URL is required when %s runs without the other modules: the event bus must be shared between processes", strings.Join(split, ", "))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// database opens the process's store once; every module of the process shares it (each service
+// migrates and uses only its own tables).
+func (a *App) database(ctx context.Context) (*store.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	db, err := store.Open(ctx, a.cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open %s store: %w", a.cfg.Store.EffectiveProvider(), err)
+	}
+	a.db = db
+	a.closers = append(a.closers, db.Close)
+	return db, nil
+}
+
+// eventBus opens the process's bus once: Redis Streams when REDIS_URL is set, else in-process.
+func (a *App) eventBus(ctx context.Context) (bus.Bus, error) {
+	if a.bus != nil {
+		return a.bus, nil
+	}
+	auditTopic := a.cfg.Audit.Log.StreamKey
+	backlog := a.cfg.Audit.Log.MaxBacklog
+	var b bus.Bus
+	if a.cfg.Redis.URL == "" {
+		ib, err := inproc.New(inproc.Options{
+			Topics: map[string]inproc.TopicOptions{auditTopic: {MaxLen: backlog, Overflow: inproc.RejectNew}},
+			Logger: a.logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		b = ib
+	} else {
+		opts, err := redis.ParseURL(a.cfg.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		if a.cfg.Redis.Password != "" {
+			opts.Password = a.cfg.Redis.Password
+		}
+		opts.PoolSize = a.cfg.Redis.PoolSize
+		opts.ContextTimeoutEnabled = true // Publish honours the audit client's 50 ms deadline
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = a.cfg.Redis.Timeout, a.cfg.Redis.Timeout, a.cfg.Redis.Timeout
+		client := redis.NewClient(opts)
+		if err := client.Ping(ctx).Err(); err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("connect to Redis: %w", err)
+		}
+		rb, err := redisbus.New(redisbus.Options{
+			Prefix: a.cfg.Redis.KeyPrefix,
+			// The audit client enforces AUDIT_LOG_MAX_BACKLOG itself (the worker deletes what it
+			// stored); XADD MAXLEN would silently trim unstored events, so the cap here is only a
+			// memory guard at twice the backlog.
+			Topics: map[string]redisbus.TopicOptions{auditTopic: {MaxLen: 2 * int64(backlog)}},
+			Logger: a.logger,
+		}, client)
+		if err != nil {
+			_ = client.Close()
+			return nil, err
+		}
+		a.closers = append(a.closers, client.Close)
+		b = rb
+	}
+	a.bus = b
+	a.closers = append(a.closers, b.Close)
+	return b, nil
+}
