@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	systemv1 "github.com/classwaves/classwaves/pkg/api/classwaves/system/v1"
+	"github.com/classwaves/classwaves/pkg/auditlog"
 	"github.com/classwaves/classwaves/pkg/bus"
 	"github.com/classwaves/classwaves/pkg/envelope"
 	"github.com/classwaves/classwaves/pkg/grpcserver"
@@ -25,6 +27,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/logging"
 	"github.com/classwaves/classwaves/pkg/store"
 	"github.com/classwaves/classwaves/pkg/telemetry"
+	"github.com/classwaves/classwaves/services/auth/token"
 )
 
 // App is one running classwaves process.
@@ -41,8 +44,11 @@ type App struct {
 	httpLis  net.Listener
 	grpcAddr string
 
-	db  *store.DB
-	bus bus.Bus
+	db    *store.DB
+	bus   bus.Bus
+	redis *redis.Client
+	audit *auditlog.Client
+	keys  *token.KeySet
 
 	// runCtx is the context of background work (workers); cancelled last on stop.
 	runCtx    context.Context
@@ -114,7 +120,11 @@ func (a *App) init(ctx context.Context) error {
 	}
 	a.closers = append(a.closers, ignoreClosed(a.httpLis.Close))
 
-	a.grpc = grpcserver.New(grpcserver.DefaultConfig(), a.logger, grpcserver.WithUnbuiltNote(unbuiltNote))
+	authOpt, err := a.authOption(ctx)
+	if err != nil {
+		return err
+	}
+	a.grpc = grpcserver.New(grpcserver.DefaultConfig(), a.logger, grpcserver.WithUnbuiltNote(unbuiltNote), authOpt)
 	a.httpMux.Handle("/metrics", telemetry.MetricsHandler(a.registry))
 	a.httpMux.HandleFunc("/", envelope.NotFound)
 
@@ -144,8 +154,12 @@ func (a *App) Addrs() Addrs {
 // every module's resources close. It returns nil after a clean stop.
 func (a *App) Run(ctx context.Context) error {
 	metrics := telemetry.NewHTTPMetrics(a.registry)
+	handler, err := a.rateLimited(ctx, a.httpMux)
+	if err != nil {
+		return err
+	}
 	httpSrv := &http.Server{
-		Handler:           httpserver.Handler(a.logger, metrics, a.httpMux),
+		Handler:           httpserver.Handler(a.logger, metrics, handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    1 << 20,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	sessionv1 "github.com/classwaves/classwaves/pkg/api/classwaves/session/v1"
@@ -187,22 +189,31 @@ func TestAllInOneServes(t *testing.T) {
 		}
 	}
 
-	// An RPC whose issue has not landed says so.
-	_, err = sessionv1.NewSessionServiceClient(conn).GetSession(context.Background(),
-		&sessionv1.GetSessionRequest{SessionId: "6f1c7a52-8a0e-4c1e-9d7b-2f9a1d2c3b4a"})
-	if st := status.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "Session service issue") {
-		t.Errorf("GetSession = %v, want UNIMPLEMENTED naming the Session service issue", err)
-	}
-
-	// Validation runs before any handler, through the gateway.
+	// Without a token, protected routes answer 401 before anything else (validation included).
 	resp, err := http.Post(base+"/api/v1/sessions", "application/json", strings.NewReader(`{"title":""}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 400 || !strings.Contains(string(raw), `"field":"title"`) {
-		t.Errorf("POST /sessions with empty title = %d %s, want 400 naming title", resp.StatusCode, raw)
+	if resp.StatusCode != 401 || !strings.Contains(string(raw), `"code":"TOKEN_MISSING"`) {
+		t.Errorf("POST /sessions without a token = %d %s, want 401 TOKEN_MISSING", resp.StatusCode, raw)
+	}
+
+	token := devSignIn(t, base)
+
+	// An RPC whose issue has not landed yet says so.
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
+	_, err = sessionv1.NewSessionServiceClient(conn).GetSession(ctx,
+		&sessionv1.GetSessionRequest{SessionId: "6f1c7a52-8a0e-4c1e-9d7b-2f9a1d2c3b4a"})
+	if st := status.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "Session service issue") {
+		t.Errorf("GetSession = %v, want UNIMPLEMENTED naming the Session service issue", err)
+	}
+
+	// Validation runs before any handler, through the gateway.
+	code, body = do(t, "POST", base+"/api/v1/sessions", `{"title":""}`, token)
+	if e, _ := body["error"].(map[string]any); code != 400 || !strings.Contains(fmt.Sprint(e["details"]), "field:title") {
+		t.Errorf("POST /sessions with empty title = %d %v, want 400 naming title", code, body)
 	}
 
 	code, body = getJSON(t, base+"/socket.io/?EIO=4&transport=polling")
@@ -231,7 +242,7 @@ func TestAllInOneServes(t *testing.T) {
 }
 
 func TestSingleTargetProcess(t *testing.T) {
-	a, _, _ := start(t, nil, "-target=session")
+	a, _, _ := start(t, map[string]string{"AUTH_GRPC_ADDR": "127.0.0.1:1"}, "-target=session")
 	conn, err := grpcclient.Dial(a.Addrs().GRPC)
 	if err != nil {
 		t.Fatal(err)
@@ -251,9 +262,16 @@ func TestSingleTargetProcess(t *testing.T) {
 }
 
 func TestGatewayNeedsUpstreams(t *testing.T) {
-	cfg := parseConfig(t, map[string]string{"PORT": "0", "GRPC_PORT": "0", "SQLITE_PATH": filepath.Join(t.TempDir(), "x.db")}, "-target=gateway,session")
+	env := map[string]string{"PORT": "0", "GRPC_PORT": "0", "SQLITE_PATH": filepath.Join(t.TempDir(), "x.db")}
+	cfg := parseConfig(t, env, "-target=gateway,session")
 	_, err := New(context.Background(), cfg, io.Discard)
-	want := "set ANALYTICS_GRPC_ADDR, AUDIT_GRPC_ADDR, AUTH_GRPC_ADDR, GUIDANCE_GRPC_ADDR, REALTIME_GRPC_ADDR, STT_GRPC_ADDR"
+	if want := "AUTH_GRPC_ADDR is required"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("New(no auth, no AUTH_GRPC_ADDR) = %v, want an error containing %q", err, want)
+	}
+	env["AUTH_GRPC_ADDR"] = "127.0.0.1:1"
+	cfg = parseConfig(t, env, "-target=gateway,session")
+	_, err = New(context.Background(), cfg, io.Discard)
+	want := "set ANALYTICS_GRPC_ADDR, AUDIT_GRPC_ADDR, GUIDANCE_GRPC_ADDR, REALTIME_GRPC_ADDR, STT_GRPC_ADDR"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("New(gateway without upstreams) = %v, want an error containing %q", err, want)
 	}
@@ -271,5 +289,78 @@ func TestReadinessGoesDownOnStop(t *testing.T) {
 		if c.GetStatus() != "NOT_SERVING" {
 			t.Errorf("after stop %s = %s, want NOT_SERVING", c.GetName(), c.GetStatus())
 		}
+	}
+}
+
+// do sends a JSON request with an optional bearer token and decodes the envelope.
+func do(t *testing.T, method, url, body, token string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+// devSignIn signs in through the dev fallback (no Google settings outside production) and returns
+// the access token.
+func devSignIn(t *testing.T, base string) string {
+	t.Helper()
+	code, body := do(t, "POST", base+"/api/v1/auth/google", `{}`, "")
+	data, _ := body["data"].(map[string]any)
+	tokens, _ := data["tokens"].(map[string]any)
+	token, _ := tokens["accessToken"].(string)
+	if code != 200 || data["degradedMode"] != true || token == "" {
+		t.Fatalf("dev sign-in = %d %v, want 200 with degradedMode and an access token", code, body)
+	}
+	return token
+}
+
+// TestAuthFlowAsANewUser walks the Auth acceptance path through the real process: dev sign-in,
+// /auth/me, refresh, logout, refresh again (401).
+func TestAuthFlowAsANewUser(t *testing.T) {
+	a, _, _ := start(t, nil)
+	base := "http://" + a.Addrs().HTTP
+	code, body := do(t, "POST", base+"/api/v1/auth/google", `{}`, "")
+	data, _ := body["data"].(map[string]any)
+	tokens, _ := data["tokens"].(map[string]any)
+	access, _ := tokens["accessToken"].(string)
+	refresh, _ := tokens["refreshToken"].(string)
+	if code != 200 || access == "" || refresh == "" {
+		t.Fatalf("sign-in = %d %v", code, body)
+	}
+	code, body = do(t, "GET", base+"/api/v1/auth/me", "", access)
+	if me, _ := body["data"].(map[string]any); code != 200 || me["teacher"] == nil {
+		t.Errorf("/auth/me = %d %v, want 200 with the teacher", code, body)
+	}
+	code, body = do(t, "POST", base+"/api/v1/auth/refresh", fmt.Sprintf(`{"refreshToken":%q}`, refresh), "")
+	data, _ = body["data"].(map[string]any)
+	tokens, _ = data["tokens"].(map[string]any)
+	newRefresh, _ := tokens["refreshToken"].(string)
+	if code != 200 || newRefresh == "" || newRefresh == refresh {
+		t.Fatalf("refresh = %d %v, want a rotated refresh token", code, body)
+	}
+	if code, body = do(t, "POST", base+"/api/v1/auth/logout", fmt.Sprintf(`{"refreshToken":%q}`, newRefresh), access); code != 200 {
+		t.Errorf("logout = %d %v, want 200", code, body)
+	}
+	code, body = do(t, "POST", base+"/api/v1/auth/refresh", fmt.Sprintf(`{"refreshToken":%q}`, newRefresh), "")
+	if code != 401 {
+		t.Errorf("refresh after logout = %d %v, want 401", code, body)
+	}
+	code, body = do(t, "POST", base+"/api/v1/auth/refresh", fmt.Sprintf(`{"refreshToken":%q}`, refresh), "")
+	if e, _ := body["error"].(map[string]any); code != 401 || (e["code"] != "REFRESH_TOKEN_REUSED" && e["code"] != "REFRESH_TOKEN_REVOKED") {
+		t.Errorf("reusing the rotated token = %d %v, want 401 REFRESH_TOKEN_REUSED or _REVOKED", code, body)
 	}
 }

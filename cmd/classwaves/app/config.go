@@ -7,11 +7,15 @@ import (
 	"time"
 
 	"github.com/classwaves/classwaves/gateway"
+	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/config"
 	"github.com/classwaves/classwaves/pkg/logging"
+	"github.com/classwaves/classwaves/pkg/ratelimit"
 	"github.com/classwaves/classwaves/pkg/store"
 	"github.com/classwaves/classwaves/pkg/telemetry"
 	"github.com/classwaves/classwaves/services/audit"
+	"github.com/classwaves/classwaves/services/auth"
+	"github.com/classwaves/classwaves/services/auth/token"
 )
 
 // Config is the whole process's configuration: one struct per component, each registering its own
@@ -30,6 +34,10 @@ type Config struct {
 	Store     store.Config
 	Redis     RedisConfig
 	Audit     audit.Config
+	Auth      auth.Config
+	Token     token.Config
+	JWT       authn.Config
+	RateLimit ratelimit.Config
 	// Upstreams are the gRPC addresses of services that do not run in this process.
 	Upstreams UpstreamConfig
 }
@@ -66,6 +74,11 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 	c.Store.RegisterFlags(f)
 	c.Redis.RegisterFlags(f)
 	c.Audit.RegisterFlags(f)
+	c.Auth = auth.DefaultConfig()
+	c.Auth.RegisterFlags(f)
+	c.Token.RegisterFlags(f)
+	c.JWT.RegisterFlags(f)
+	c.RateLimit.RegisterFlags(f)
 	c.Upstreams = UpstreamConfig{}
 	for _, up := range gateway.Upstreams() {
 		addr := new(string)
@@ -87,7 +100,13 @@ func (c *Config) Validate() error {
 		c.Store.Validate(),
 		c.Redis.Validate(),
 		c.Audit.Validate(),
+		c.Token.Validate(),
+		c.JWT.Validate(),
+		c.RateLimit.Validate(),
 	}
+	authCfg := c.Auth
+	authCfg.Environment = c.Environment
+	errs = append(errs, authCfg.Validate())
 	if c.HTTP.Port != 0 && c.HTTP.Port == c.GRPC.Port {
 		errs = append(errs, fmt.Errorf("PORT and GRPC_PORT must differ, both are %d", c.HTTP.Port))
 	}

@@ -110,20 +110,9 @@ func (a *App) eventBus(ctx context.Context) (bus.Bus, error) {
 		}
 		b = ib
 	} else {
-		opts, err := redis.ParseURL(a.cfg.Redis.URL)
+		client, err := a.redisClient(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
-		}
-		if a.cfg.Redis.Password != "" {
-			opts.Password = a.cfg.Redis.Password
-		}
-		opts.PoolSize = a.cfg.Redis.PoolSize
-		opts.ContextTimeoutEnabled = true // Publish honours the audit client's 50 ms deadline
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = a.cfg.Redis.Timeout, a.cfg.Redis.Timeout, a.cfg.Redis.Timeout
-		client := redis.NewClient(opts)
-		if err := client.Ping(ctx).Err(); err != nil {
-			_ = client.Close()
-			return nil, fmt.Errorf("connect to Redis: %w", err)
+			return nil, err
 		}
 		rb, err := redisbus.New(redisbus.Options{
 			Prefix: a.cfg.Redis.KeyPrefix,
@@ -134,13 +123,36 @@ func (a *App) eventBus(ctx context.Context) (bus.Bus, error) {
 			Logger: a.logger,
 		}, client)
 		if err != nil {
-			_ = client.Close()
 			return nil, err
 		}
-		a.closers = append(a.closers, client.Close)
 		b = rb
 	}
 	a.bus = b
 	a.closers = append(a.closers, b.Close)
 	return b, nil
+}
+
+// redisClient connects to REDIS_URL once per process (bus and rate limits share it).
+func (a *App) redisClient(ctx context.Context) (*redis.Client, error) {
+	if a.redis != nil {
+		return a.redis, nil
+	}
+	opts, err := redis.ParseURL(a.cfg.Redis.URL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	if a.cfg.Redis.Password != "" {
+		opts.Password = a.cfg.Redis.Password
+	}
+	opts.PoolSize = a.cfg.Redis.PoolSize
+	opts.ContextTimeoutEnabled = true // Publish honours the audit client's 50 ms deadline
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = a.cfg.Redis.Timeout, a.cfg.Redis.Timeout, a.cfg.Redis.Timeout
+	client := redis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("connect to Redis: %w", err)
+	}
+	a.redis = client
+	a.closers = append(a.closers, client.Close)
+	return client, nil
 }
