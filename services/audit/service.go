@@ -163,17 +163,20 @@ func (s *Service) Stop(ctx context.Context) error {
 
 	done := make(chan error, 1)
 	go func() { done <- sub.Close() }()
-	// The last batch is acknowledged once the subscription is closed: delete it from the stream
-	// (bounded by its own short timeout, also when ctx has ended).
+	// The last batch is acknowledged once the subscription is closed: stop the idle flush (waiting
+	// for one in progress) and delete what is left from the stream (bounded by its own short
+	// timeout, also when ctx has ended).
 	flushCtx := context.WithoutCancel(ctx)
 	select {
 	case err := <-done:
+		w.halt()
 		w.flushHandled(flushCtx)
 		cancel()
 		return err
 	case <-ctx.Done():
 		cancel()
 		<-done
+		w.halt()
 		w.flushHandled(flushCtx)
 		return ctx.Err()
 	}

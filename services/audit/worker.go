@@ -26,6 +26,10 @@ const (
 	depthTimeout = time.Second
 	// maxHandled bounds the ids of handled entries waiting to be deleted from the stream.
 	maxHandled = 100000
+	// idleFlushDelay is how long after its last batch a worker that got no other one deletes that
+	// batch's entries from the stream (a busy worker does it at the start of its next batch). The
+	// bus acknowledges a batch as soon as the handler returns: the delay leaves it ample time to.
+	idleFlushDelay = time.Second
 )
 
 // errStopping is returned by a batch interrupted by Stop while cooling down: its entries stay
@@ -65,8 +69,17 @@ type worker struct {
 	// cooldownWaits counts batches that waited for a cooldown to end (tests read it).
 	cooldownWaits atomic.Int64
 	// handled are the ids of the previous batch's entries that the bus acknowledged after it
-	// returned; the next batch (or Stop) deletes them from the stream. See flushHandled.
+	// returned; the next batch, the idle flush or Stop deletes them from the stream. See
+	// flushHandled.
 	handled []string
+	// busy is set while a batch is handled and lastDone is when the last one returned: the idle
+	// flush (timer idle) runs only idleFlushDelay after the last batch, with none in flight.
+	// halted is set by Stop, which then waits for an idle flush in progress (flushing).
+	busy     bool
+	lastDone time.Time
+	idle     *time.Timer
+	halted   bool
+	flushing sync.WaitGroup
 }
 
 // item is one distinct event of a batch and the stream entries that carried it (a producer that
@@ -87,9 +100,11 @@ func (it item) ids() []string {
 // handle is the bus.BatchHandler.
 func (w *worker) handle(ctx context.Context, msgs []bus.Message) error {
 	start := time.Now()
+	w.setBusy()
 	defer func() {
 		w.m.batch.Observe(time.Since(start).Seconds())
 		w.observeDepth()
+		w.setIdle()
 	}()
 	w.flushHandled(w.runCtx)
 	if err := w.waitCooldown(ctx); err != nil {
@@ -190,15 +205,22 @@ func (w *worker) setHandled(msgs []bus.Message, pending []string) {
 // deleted so that the stream holds only what is still to be stored: its length (bus Len) is then
 // the backlog, which the clients compare with AUDIT_LOG_MAX_BACKLOG, and neither Redis nor the
 // in-process bus keeps stored events in memory. Deleting only after the bus acknowledged them
-// (they are deleted at the start of the next batch) means a deleted entry is never redelivered.
-// A failed delete is retried with the next batch. ctx bounds it (with dlqTimeout).
+// (they are deleted at the start of the next batch, or by the idle flush when no batch comes,
+// or by Stop once the subscription is closed) means a deleted entry is never redelivered. A
+// failed delete is retried with the next batch or idle flush. ctx bounds it (with dlqTimeout).
 func (w *worker) flushHandled(ctx context.Context) {
 	w.mu.Lock()
 	ids := w.handled
 	w.handled = nil
 	w.mu.Unlock()
+	w.deleteHandled(ctx, ids)
+}
+
+// deleteHandled deletes ids (taken from handled) from the stream; on failure they go back to
+// handled, to be retried. It reports whether they were deleted.
+func (w *worker) deleteHandled(ctx context.Context, ids []string) bool {
 	if len(ids) == 0 {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, dlqTimeout)
 	defer cancel()
@@ -207,7 +229,78 @@ func (w *worker) flushHandled(ctx context.Context) {
 		w.mu.Lock()
 		w.handled = append(ids, w.handled...)
 		w.mu.Unlock()
+		return false
 	}
+	return true
+}
+
+// setBusy marks a batch in flight: the idle flush leaves the handled entries to it.
+func (w *worker) setBusy() {
+	w.mu.Lock()
+	w.busy = true
+	w.mu.Unlock()
+}
+
+// setIdle marks the end of a batch and arms the idle flush. Without it the last batch before a
+// quiet period would stay in the stream (counted as backlog) until the next batch or Stop.
+func (w *worker) setIdle() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.busy = false
+	w.lastDone = time.Now()
+	if w.halted || len(w.handled) == 0 {
+		return
+	}
+	if w.idle == nil {
+		w.idle = time.AfterFunc(idleFlushDelay, w.idleFlush)
+	} else {
+		w.idle.Reset(idleFlushDelay)
+	}
+}
+
+// idleFlush is the idle timer's function: once idleFlushDelay has passed since the last batch
+// returned (so the bus has acknowledged it) with no batch in flight, it deletes the handled
+// entries and updates the queue depth gauge. A failed delete is retried after another delay.
+func (w *worker) idleFlush() {
+	w.mu.Lock()
+	if w.busy || w.halted {
+		w.mu.Unlock()
+		return // the batch in flight (when it ends) or Stop takes care of them
+	}
+	if wait := idleFlushDelay - time.Since(w.lastDone); wait > 0 {
+		w.idle.Reset(wait) // a batch ended after this run was scheduled
+		w.mu.Unlock()
+		return
+	}
+	ids := w.handled
+	w.handled = nil
+	if len(ids) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.flushing.Add(1) // under mu with halted false: before halt's Wait
+	w.mu.Unlock()
+	defer w.flushing.Done()
+	ok := w.deleteHandled(w.runCtx, ids)
+	w.observeDepth()
+	if !ok {
+		w.mu.Lock()
+		if !w.halted && !w.busy {
+			w.idle.Reset(idleFlushDelay)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// halt stops the idle flush for good and waits for one in progress (Stop, before its last flush).
+func (w *worker) halt() {
+	w.mu.Lock()
+	w.halted = true
+	if w.idle != nil {
+		w.idle.Stop()
+	}
+	w.mu.Unlock()
+	w.flushing.Wait()
 }
 
 // insert stores rows within insertTimeout.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -479,4 +480,76 @@ func TestServiceLifecycle(t *testing.T) {
 	if _, err := h2.svc.ReplayDLQ(context.Background(), "redis"); err == nil {
 		t.Error("ReplayDLQ with an unknown mode succeeded")
 	}
+}
+
+// TestWorkerLostCommitReplay: a batch whose commit succeeded but whose outcome was lost (the
+// connection cut before the reply) has its critical events dead-lettered although they are
+// stored. Replaying them to the stream must not leave anything behind: the replayed entries are
+// handled (stored once, by id) and deleted, and so is every stored entry once the worker goes idle
+// with no batch after it, so the stream's length (the backlog) returns to 0 while the worker runs.
+func TestWorkerLostCommitReplay(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig(), nil, nil)
+	h.faults.Store = &lostCommitStore{Store: h.sql}
+	const n = 100
+	critical := 0
+	for i := range n {
+		h.client.Log(context.Background(), event(i, func(e *auditlog.Event) {
+			if i%10 == 0 {
+				e.Priority = auditlog.PriorityCritical
+				critical++
+			}
+		}))
+	}
+	h.start()
+	eventually(t, "the stream to drain", func() bool { return h.streamLen() == 0 })
+	eventually(t, "the queue depth gauge at 0", func() bool { return testutil.ToFloat64(h.svc.m.queueDepth) == 0 })
+	if rows, _ := h.storedRows(); rows != n {
+		t.Fatalf("stored %d rows, want %d", rows, n)
+	}
+	stored := h.storedSet()
+	dead := h.dlqEventIDs()
+	if len(dead) != critical {
+		t.Fatalf("DLQ holds %d events, want the %d critical ones", len(dead), critical)
+	}
+	for _, id := range dead {
+		if !stored[id] {
+			t.Errorf("%s dead-lettered but not stored: the lost commit did commit", id)
+		}
+	}
+
+	replayed, err := h.svc.ReplayDLQ(context.Background(), ReplayStream)
+	if err != nil || replayed != critical {
+		t.Fatalf("ReplayDLQ = %d, %v; want %d, nil", replayed, err, critical)
+	}
+	// The rows are all there already: only the stream says when the worker has handled the replay.
+	eventually(t, "the replayed entries handled and deleted", func() bool { return h.streamLen() == 0 })
+	if got := testutil.ToFloat64(h.svc.m.processed); got != n+float64(critical) {
+		t.Errorf("processed = %v, want %d (every entry, the replayed ones included)", got, n+critical)
+	}
+	h.stop()
+	if rows, _ := h.storedRows(); rows != n {
+		t.Errorf("stored %d rows after the replay, want %d (stored once, by id)", rows, n)
+	}
+	if got := len(h.dlq()); got != 0 {
+		t.Errorf("DLQ holds %d entries after replay, want 0", got)
+	}
+	if got := h.streamLen(); got != 0 {
+		t.Errorf("stream holds %d entries after the worker stopped, want 0", got)
+	}
+}
+
+// lostCommitStore commits the first multi-row insert but reports it failed, as when PostgreSQL's
+// connection is cut between the COMMIT and its reply.
+type lostCommitStore struct {
+	Store
+	lost atomic.Bool
+}
+
+func (s *lostCommitStore) Insert(ctx context.Context, recs []Record) (int, error) {
+	n, err := s.Store.Insert(ctx, recs)
+	if err == nil && len(recs) > 1 && s.lost.CompareAndSwap(false, true) {
+		return 0, errInjected
+	}
+	return n, err
 }
