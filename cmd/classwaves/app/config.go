@@ -16,6 +16,7 @@ import (
 	"github.com/classwaves/classwaves/services/audit"
 	"github.com/classwaves/classwaves/services/auth"
 	"github.com/classwaves/classwaves/services/auth/token"
+	"github.com/classwaves/classwaves/services/stt"
 )
 
 // Config is the whole process's configuration: one struct per component, each registering its own
@@ -38,6 +39,7 @@ type Config struct {
 	Token     token.Config
 	JWT       authn.Config
 	RateLimit ratelimit.Config
+	STT       stt.Config
 	// Upstreams are the gRPC addresses of services that do not run in this process.
 	Upstreams UpstreamConfig
 }
@@ -79,6 +81,7 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 	c.Token.RegisterFlags(f)
 	c.JWT.RegisterFlags(f)
 	c.RateLimit.RegisterFlags(f)
+	c.STT.RegisterFlags(f)
 	c.Upstreams = UpstreamConfig{}
 	for _, up := range gateway.Upstreams() {
 		addr := new(string)
@@ -104,6 +107,7 @@ func (c *Config) Validate() error {
 		c.JWT.Validate(),
 		c.RateLimit.Validate(),
 	}
+	errs = append(errs, c.sttConfig().Validate())
 	authCfg := c.Auth
 	authCfg.Environment = c.Environment
 	errs = append(errs, authCfg.Validate())
@@ -137,4 +141,17 @@ func (u UpstreamConfig) upstreamsMissing(local map[string]bool) []string {
 	}
 	sort.Strings(missing)
 	return missing
+}
+
+// sttConfig is the STT configuration with one development convenience: outside production,
+// STT_PROVIDER=openai pointed at OpenAI itself without OPENAI_API_KEY turns transcription off
+// (windows dropped and counted, speech activity still published) instead of refusing to start, so
+// `make run` works with nothing configured. Production keeps the validation error.
+func (c *Config) sttConfig() stt.Config {
+	s := c.STT
+	if !c.Environment.IsProduction() && s.Provider == stt.ProviderOpenAI && s.OpenAIAPIKey == "" &&
+		s.OpenAIBaseURL == stt.DefaultOpenAIBaseURL {
+		s.Provider = stt.ProviderOff
+	}
+	return s
 }

@@ -46,9 +46,12 @@ func (c *RedisConfig) Validate() error {
 	return config.Join(errs...)
 }
 
+// eventTopicWindow is how many events an event topic keeps (fan-out readers do not acknowledge).
+const eventTopicWindow = 100000
+
 // busModules are the modules that publish or consume events: split across processes they need a
 // shared (Redis) bus.
-var busModules = []string{Audit}
+var busModules = []string{Audit, STT}
 
 // validateInfra checks what depends on the set of modules: a module that uses the bus, run
 // without every other module, needs REDIS_URL.
@@ -102,7 +105,12 @@ func (a *App) eventBus(ctx context.Context) (bus.Bus, error) {
 	var b bus.Bus
 	if a.cfg.Redis.URL == "" {
 		ib, err := inproc.New(inproc.Options{
-			Topics: map[string]inproc.TopicOptions{auditTopic: {MaxLen: backlog, Overflow: inproc.RejectNew}},
+			Topics: map[string]inproc.TopicOptions{
+				auditTopic: {MaxLen: backlog, Overflow: inproc.RejectNew},
+				// Event topics are read by fan-out subscribers, which never acknowledge: keep a
+				// bounded window (it also serves replay after a reconnect).
+				a.cfg.STT.EventsTopic: {MaxLen: eventTopicWindow, Overflow: inproc.TrimOldest},
+			},
 			Logger: a.logger,
 		})
 		if err != nil {
@@ -119,7 +127,10 @@ func (a *App) eventBus(ctx context.Context) (bus.Bus, error) {
 			// The audit client enforces AUDIT_LOG_MAX_BACKLOG itself (the worker deletes what it
 			// stored); XADD MAXLEN would silently trim unstored events, so the cap here is only a
 			// memory guard at twice the backlog.
-			Topics: map[string]redisbus.TopicOptions{auditTopic: {MaxLen: 2 * int64(backlog)}},
+			Topics: map[string]redisbus.TopicOptions{
+				auditTopic:            {MaxLen: 2 * int64(backlog)},
+				a.cfg.STT.EventsTopic: {MaxLen: eventTopicWindow},
+			},
 			Logger: a.logger,
 		}, client)
 		if err != nil {

@@ -10,13 +10,13 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/classwaves/classwaves/gateway"
-	sttv1 "github.com/classwaves/classwaves/pkg/api/classwaves/stt/v1"
 	"github.com/classwaves/classwaves/pkg/grpcclient"
 	"github.com/classwaves/classwaves/services/analytics"
 	"github.com/classwaves/classwaves/services/audit"
 	"github.com/classwaves/classwaves/services/guidance"
 	"github.com/classwaves/classwaves/services/realtime"
 	"github.com/classwaves/classwaves/services/session"
+	"github.com/classwaves/classwaves/services/stt"
 )
 
 // Module names: the values -target accepts. Server is internal (the listeners every module uses).
@@ -64,7 +64,6 @@ var descriptions = map[string]string{
 // this note so a caller knows the gap is known and where it is closed.
 var unbuilt = map[string]string{
 	"classwaves.session.v1.SessionService":     "it lands with the Session service issue",
-	"classwaves.stt.v1.SttService":             "it lands with the STT service issue",
 	"classwaves.guidance.v1.GuidanceService":   "it lands with the Guidance service issue",
 	"classwaves.analytics.v1.AnalyticsService": "it lands with the Analytics service issue",
 	"classwaves.realtime.v1.RealtimeService":   "it lands with the Realtime edge issue",
@@ -148,7 +147,7 @@ func (a *App) initFuncs() map[string]func(ctx context.Context) error {
 	return map[string]func(context.Context) error{
 		Auth:      a.initAuth,
 		Session:   service(session.New(), session.ServiceNames()),
-		STT:       service(unbuiltSTT{}, []string{sttv1.SttService_ServiceDesc.ServiceName}),
+		STT:       a.initSTT,
 		Guidance:  service(guidance.New(), guidance.ServiceNames()),
 		Analytics: service(analytics.New(), analytics.ServiceNames()),
 		Audit:     a.initAudit,
