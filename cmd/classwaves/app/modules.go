@@ -228,9 +228,31 @@ func (a *App) initGateway(ctx context.Context) error {
 // hasModule reports whether the process runs module name.
 func (a *App) hasModule(name string) bool { return slices.Contains(a.modules, name) }
 
-// unbuiltSTT stands in for the STT service until its issue lands: every RPC answers UNIMPLEMENTED.
-type unbuiltSTT struct {
-	sttv1.UnimplementedSttServiceServer
+// initSTT builds the STT service: in-memory audio windows, transcription, budgets.
+func (a *App) initSTT(ctx context.Context) error {
+	db, err := a.database(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := a.eventBus(ctx)
+	if err != nil {
+		return err
+	}
+	audit, err := a.auditClient(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := a.cfg.sttConfig()
+	if cfg.Provider != a.cfg.STT.Provider {
+		a.logger.Warn("STT_PROVIDER=openai without OPENAI_API_KEY: transcription is off (set OPENAI_API_KEY, or OPENAI_BASE_URL to a compatible server)")
+	}
+	svc, err := stt.New(cfg, db, b, audit, a.logger, a.registry)
+	if err != nil {
+		return err
+	}
+	svc.Register(a.grpc.GRPC())
+	a.localServices = append(a.localServices, stt.ServiceNames()...)
+	a.starters = append(a.starters, svc.Start)
+	a.stoppers = append(a.stoppers, svc.Stop)
+	return nil
 }
-
-func (u unbuiltSTT) Register(r grpc.ServiceRegistrar) { sttv1.RegisterSttServiceServer(r, u) }
