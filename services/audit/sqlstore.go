@@ -219,7 +219,7 @@ func (s *sqlStore) Query(ctx context.Context, q Query) (Page, error) {
 	for rows.Next() {
 		var (
 			r  Record
-			at dbTime
+			at store.Time
 			md []byte
 		)
 		if err := rows.Scan(&r.ID, &at, &r.ActorID, &r.ActorType, &r.EventType, &r.Category,
@@ -227,7 +227,7 @@ func (s *sqlStore) Query(ctx context.Context, q Query) (Page, error) {
 			&r.UserAgentHash, &r.ComplianceBasis, &r.Priority, &md, &r.Count); err != nil {
 			return Page{}, fmt.Errorf("audit store: scan: %w", err)
 		}
-		r.OccurredAt = at.t
+		r.OccurredAt = at.T
 		if len(md) > 0 && string(md) != "{}" {
 			if err := json.Unmarshal(md, &r.Metadata); err != nil {
 				return Page{}, fmt.Errorf("audit store: metadata of %s: %w", r.ID, err)
@@ -244,21 +244,6 @@ func (s *sqlStore) Query(ctx context.Context, q Query) (Page, error) {
 		page.Next = &Cursor{OccurredAt: last.OccurredAt, ID: last.ID}
 	}
 	return page, nil
-}
-
-// dbTime scans occurred_at in either dialect: a time (PostgreSQL) or Unix microseconds (SQLite).
-type dbTime struct{ t time.Time }
-
-func (d *dbTime) Scan(v any) error {
-	switch x := v.(type) {
-	case time.Time:
-		d.t = x.UTC()
-	case int64:
-		d.t = time.UnixMicro(x).UTC()
-	default:
-		return fmt.Errorf("audit store: occurred_at of type %T", v)
-	}
-	return nil
 }
 
 // classify wraps err in ErrRejected when the database refused the rows' content: PostgreSQL

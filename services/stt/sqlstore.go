@@ -131,14 +131,14 @@ func (s *sqlStore) ListTranscripts(ctx context.Context, q TranscriptQuery) (Tran
 	for rows.Next() {
 		var (
 			t                   Transcript
-			start, end, created dbTime
+			start, end, created store.Time
 			segs                []byte
 		)
 		if err := rows.Scan(&t.ID, &t.SessionID, &t.GroupID, &t.SchoolID, &start, &end, &t.Text,
 			&t.Confidence, &t.Language, &segs, &t.SpeechSeconds, &created); err != nil {
 			return TranscriptPage{}, fmt.Errorf("stt store: scan transcript: %w", err)
 		}
-		t.WindowStart, t.WindowEnd, t.CreatedAt = start.t, end.t, created.t
+		t.WindowStart, t.WindowEnd, t.CreatedAt = start.T, end.T, created.T
 		if err := json.Unmarshal(segs, &t.Segments); err != nil {
 			return TranscriptPage{}, fmt.Errorf("stt store: segments of %s: %w", t.ID, err)
 		}
@@ -251,20 +251,4 @@ func (s *sqlStore) Usage(ctx context.Context, schoolID, day string) (Usage, erro
 	}
 	slices.Sort(u.AlertsSent)
 	return u, nil
-}
-
-// dbTime scans a time column in either dialect: a time (PostgreSQL) or Unix microseconds
-// (SQLite).
-type dbTime struct{ t time.Time }
-
-func (d *dbTime) Scan(v any) error {
-	switch x := v.(type) {
-	case time.Time:
-		d.t = x.UTC()
-	case int64:
-		d.t = time.UnixMicro(x).UTC()
-	default:
-		return fmt.Errorf("stt store: time of type %T", v)
-	}
-	return nil
 }

@@ -2,14 +2,9 @@ package stt
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/classwaves/classwaves/pkg/store"
 )
 
 // Transcript is a stored transcription of one window (audio.transcriptions).
@@ -99,32 +94,16 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// Page tokens are opaque to clients: base64url of "v1|<window start unix micros>|<id>".
-const pageTokenVersion = "v1"
-
-// EncodePageToken renders c as an opaque page token.
+// EncodePageToken renders c as an opaque page token (store.EncodeCursor).
 func EncodePageToken(c Cursor) string {
-	raw := pageTokenVersion + "|" + strconv.FormatInt(c.WindowStart.UnixMicro(), 10) + "|" + c.ID
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return store.EncodeCursor(store.Cursor{At: c.WindowStart, ID: c.ID})
 }
 
 // DecodePageToken parses a token made by EncodePageToken.
 func DecodePageToken(tok string) (Cursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	c, err := store.DecodeCursor(tok)
 	if err != nil {
-		return Cursor{}, fmt.Errorf("page token: %w", err)
+		return Cursor{}, err
 	}
-	parts := strings.Split(string(raw), "|")
-	if len(parts) != 3 || parts[0] != pageTokenVersion {
-		return Cursor{}, errors.New("page token: unknown format")
-	}
-	micros, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil {
-		return Cursor{}, fmt.Errorf("page token: time: %w", err)
-	}
-	id, err := uuid.Parse(parts[2])
-	if err != nil || id.String() != parts[2] {
-		return Cursor{}, errors.New("page token: id is not a canonical UUID")
-	}
-	return Cursor{WindowStart: time.UnixMicro(micros).UTC(), ID: parts[2]}, nil
+	return Cursor{WindowStart: c.At, ID: c.ID}, nil
 }
