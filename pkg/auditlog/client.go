@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/classwaves/classwaves/pkg/bus"
+	"github.com/classwaves/classwaves/pkg/telemetry"
 )
 
 // Wire format of a stream entry: protojson of classwaves.audit.v1.AuditEvent (camelCase names).
@@ -249,23 +250,9 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 	if reg == nil {
 		return m
 	}
-	m.enqueued = register(reg, m.enqueued)
-	m.dropped = register(reg, m.dropped)
-	m.latency = register(reg, m.latency)
-	m.backlog = register(reg, m.backlog)
+	m.enqueued = telemetry.Register(reg, m.enqueued)
+	m.dropped = telemetry.Register(reg, m.dropped)
+	m.latency = telemetry.Register(reg, m.latency)
+	m.backlog = telemetry.Register(reg, m.backlog)
 	return m
-}
-
-// register registers c on reg, or returns the collector already registered under its name (every
-// service of a monolithic process has its own client and they share the metrics).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("auditlog: registering metrics: %v", err))
-	}
-	return c
 }

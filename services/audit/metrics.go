@@ -1,10 +1,9 @@
 package audit
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/classwaves/classwaves/pkg/telemetry"
 )
 
 // metrics are the audit worker's Prometheus collectors.
@@ -68,29 +67,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.processed = register(reg, m.processed)
-	m.stored = register(reg, m.stored)
-	m.sampled = register(reg, m.sampled)
-	m.rollups = register(reg, m.rollups)
-	m.dlq = register(reg, m.dlq)
-	m.dbFailures = register(reg, m.dbFailures)
-	m.cooldown = register(reg, m.cooldown)
-	m.queueDepth = register(reg, m.queueDepth)
-	m.batch = register(reg, m.batch)
-	m.replayed = register(reg, m.replayed)
+	m.processed = telemetry.Register(reg, m.processed)
+	m.stored = telemetry.Register(reg, m.stored)
+	m.sampled = telemetry.Register(reg, m.sampled)
+	m.rollups = telemetry.Register(reg, m.rollups)
+	m.dlq = telemetry.Register(reg, m.dlq)
+	m.dbFailures = telemetry.Register(reg, m.dbFailures)
+	m.cooldown = telemetry.Register(reg, m.cooldown)
+	m.queueDepth = telemetry.Register(reg, m.queueDepth)
+	m.batch = telemetry.Register(reg, m.batch)
+	m.replayed = telemetry.Register(reg, m.replayed)
 	return m
-}
-
-// register registers c on reg, or returns the collector already registered under its name (a
-// second Service on one registry, e.g. the replay-dlq command next to a running one, shares them).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("audit: registering metrics: %v", err))
-	}
-	return c
 }

@@ -1,11 +1,11 @@
 package auth
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/classwaves/classwaves/pkg/telemetry"
 )
 
 // metrics are the auth service's Prometheus collectors.
@@ -34,23 +34,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.devFallback = register(reg, m.devFallback)
-	m.signIns = register(reg, m.signIns)
-	m.refreshes = register(reg, m.refreshes)
+	m.devFallback = telemetry.Register(reg, m.devFallback)
+	m.signIns = telemetry.Register(reg, m.signIns)
+	m.refreshes = telemetry.Register(reg, m.refreshes)
 	return m
-}
-
-// register registers c on reg, or returns the collector already registered under its name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("auth: registering metrics: %v", err))
-	}
-	return c
 }
 
 // outcome is the outcome label of err.

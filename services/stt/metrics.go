@@ -1,11 +1,11 @@
 package stt
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/classwaves/classwaves/pkg/telemetry"
 )
 
 // Window outcomes (the outcome label of stt_windows_total).
@@ -94,18 +94,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.whisperLatency = register(reg, m.whisperLatency)
-	m.whisperStatus = register(reg, m.whisperStatus)
-	m.windowBytes = register(reg, m.windowBytes)
-	m.ttft = register(reg, m.ttft)
-	m.windows = register(reg, m.windows)
-	m.chunksRefused = register(reg, m.chunksRefused)
-	m.chunkBytes = register(reg, m.chunkBytes)
-	m.streams = register(reg, m.streams)
-	m.closeToPublish = register(reg, m.closeToPublish)
-	m.budgetUsed = register(reg, m.budgetUsed)
-	m.budgetAlerts = register(reg, m.budgetAlerts)
-	m.publishFailures = register(reg, m.publishFailures)
+	m.whisperLatency = telemetry.Register(reg, m.whisperLatency)
+	m.whisperStatus = telemetry.Register(reg, m.whisperStatus)
+	m.windowBytes = telemetry.Register(reg, m.windowBytes)
+	m.ttft = telemetry.Register(reg, m.ttft)
+	m.windows = telemetry.Register(reg, m.windows)
+	m.chunksRefused = telemetry.Register(reg, m.chunksRefused)
+	m.chunkBytes = telemetry.Register(reg, m.chunkBytes)
+	m.streams = telemetry.Register(reg, m.streams)
+	m.closeToPublish = telemetry.Register(reg, m.closeToPublish)
+	m.budgetUsed = telemetry.Register(reg, m.budgetUsed)
+	m.budgetAlerts = telemetry.Register(reg, m.budgetAlerts)
+	m.publishFailures = telemetry.Register(reg, m.publishFailures)
 	return m
 }
 
@@ -113,19 +113,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) Attempt(status string, latency time.Duration) {
 	m.whisperStatus.WithLabelValues(status).Inc()
 	m.whisperLatency.Observe(float64(latency) / float64(time.Millisecond))
-}
-
-// register registers c on reg, or returns the collector already registered under its name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("stt: registering metrics: %v", err))
-	}
-	return c
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
