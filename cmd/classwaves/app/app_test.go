@@ -18,9 +18,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	sessionv1 "github.com/classwaves/classwaves/pkg/api/classwaves/session/v1"
+	guidancev1 "github.com/classwaves/classwaves/pkg/api/classwaves/guidance/v1"
 	"github.com/classwaves/classwaves/pkg/config"
 	"github.com/classwaves/classwaves/pkg/grpcclient"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 // syncBuffer is a log sink safe for the servers' goroutines.
@@ -204,10 +205,9 @@ func TestAllInOneServes(t *testing.T) {
 
 	// An RPC whose issue has not landed yet says so.
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
-	_, err = sessionv1.NewSessionServiceClient(conn).GetSession(ctx,
-		&sessionv1.GetSessionRequest{SessionId: "6f1c7a52-8a0e-4c1e-9d7b-2f9a1d2c3b4a"})
-	if st := status.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "Session service issue") {
-		t.Errorf("GetSession = %v, want UNIMPLEMENTED naming the Session service issue", err)
+	_, err = guidancev1.NewGuidanceServiceClient(conn).GetTier1Status(ctx, &guidancev1.GetTier1StatusRequest{})
+	if st := status.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "Guidance service issue") {
+		t.Errorf("GetTier1Status = %v, want UNIMPLEMENTED naming the Guidance service issue", err)
 	}
 
 	// Validation runs before any handler, through the gateway.
@@ -242,7 +242,11 @@ func TestAllInOneServes(t *testing.T) {
 }
 
 func TestSingleTargetProcess(t *testing.T) {
-	a, _, _ := start(t, map[string]string{"AUTH_GRPC_ADDR": "127.0.0.1:1"}, "-target=session")
+	redisEnv := testenv.Redis(t)
+	a, _, _ := start(t, map[string]string{
+		"AUTH_GRPC_ADDR": "127.0.0.1:1", "STT_GRPC_ADDR": "127.0.0.1:1",
+		"REDIS_URL": redisEnv.URL, "BUS_KEY_PREFIX": redisEnv.Prefix,
+	}, "-target=session")
 	conn, err := grpcclient.Dial(a.Addrs().GRPC)
 	if err != nil {
 		t.Fatal(err)
@@ -263,15 +267,15 @@ func TestSingleTargetProcess(t *testing.T) {
 
 func TestGatewayNeedsUpstreams(t *testing.T) {
 	env := map[string]string{"PORT": "0", "GRPC_PORT": "0", "SQLITE_PATH": filepath.Join(t.TempDir(), "x.db")}
-	cfg := parseConfig(t, env, "-target=gateway,session")
+	cfg := parseConfig(t, env, "-target=gateway,realtime")
 	_, err := New(context.Background(), cfg, io.Discard)
 	if want := "AUTH_GRPC_ADDR is required"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("New(no auth, no AUTH_GRPC_ADDR) = %v, want an error containing %q", err, want)
 	}
 	env["AUTH_GRPC_ADDR"] = "127.0.0.1:1"
-	cfg = parseConfig(t, env, "-target=gateway,session")
+	cfg = parseConfig(t, env, "-target=gateway,realtime")
 	_, err = New(context.Background(), cfg, io.Discard)
-	want := "set ANALYTICS_GRPC_ADDR, AUDIT_GRPC_ADDR, GUIDANCE_GRPC_ADDR, REALTIME_GRPC_ADDR, STT_GRPC_ADDR"
+	want := "set ANALYTICS_GRPC_ADDR, AUDIT_GRPC_ADDR, GUIDANCE_GRPC_ADDR, SESSION_GRPC_ADDR, STT_GRPC_ADDR"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("New(gateway without upstreams) = %v, want an error containing %q", err, want)
 	}

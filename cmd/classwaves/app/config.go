@@ -16,6 +16,7 @@ import (
 	"github.com/classwaves/classwaves/services/audit"
 	"github.com/classwaves/classwaves/services/auth"
 	"github.com/classwaves/classwaves/services/auth/token"
+	"github.com/classwaves/classwaves/services/session"
 	"github.com/classwaves/classwaves/services/stt"
 )
 
@@ -40,6 +41,7 @@ type Config struct {
 	JWT       authn.Config
 	RateLimit ratelimit.Config
 	STT       stt.Config
+	Session   session.Config
 	// Upstreams are the gRPC addresses of services that do not run in this process.
 	Upstreams UpstreamConfig
 }
@@ -82,6 +84,8 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 	c.JWT.RegisterFlags(f)
 	c.RateLimit.RegisterFlags(f)
 	c.STT.RegisterFlags(f)
+	c.Session = session.DefaultConfig()
+	c.Session.RegisterFlags(f)
 	c.Upstreams = UpstreamConfig{}
 	for _, up := range gateway.Upstreams() {
 		addr := new(string)
@@ -107,7 +111,7 @@ func (c *Config) Validate() error {
 		c.JWT.Validate(),
 		c.RateLimit.Validate(),
 	}
-	errs = append(errs, c.sttConfig().Validate())
+	errs = append(errs, c.sttConfig().Validate(), c.Session.Validate())
 	authCfg := c.Auth
 	authCfg.Environment = c.Environment
 	errs = append(errs, authCfg.Validate())
