@@ -153,7 +153,7 @@ func DefaultPolicy() Policy {
 		sessionv1.SessionService_RecordParentalConsent_FullMethodName: staffRule,
 		// Students join with the session's access code and receive their scoped token.
 		sessionv1.SessionService_JoinSession_FullMethodName:           Public,
-		sessionv1.SessionService_UpdateGroupStatus_FullMethodName:     Internal,
+		sessionv1.SessionService_UpdateGroupStatus_FullMethodName:     StudentScoped(RoleTeacher, RoleAdmin, RoleSuperAdmin, RoleService),
 		sessionv1.SessionService_AuthorizeRealtimeJoin_FullMethodName: Internal,
 		sessionv1.SessionService_GetSessionContext_FullMethodName:     Internal,
 		sessionv1.SessionService_PurgeExpiredSessions_FullMethodName:  Internal,

@@ -16,6 +16,7 @@ import (
 
 	sessionv1 "github.com/classwaves/classwaves/pkg/api/classwaves/session/v1"
 	"github.com/classwaves/classwaves/pkg/authn"
+	"github.com/classwaves/classwaves/pkg/traceid"
 )
 
 // server is the gRPC port. The interceptors have authenticated the caller, enforced the access
@@ -280,7 +281,11 @@ func (x *server) RecordParentalConsent(ctx context.Context, req *sessionv1.Recor
 }
 
 func (x *server) UpdateGroupStatus(ctx context.Context, req *sessionv1.UpdateGroupStatusRequest) (*sessionv1.UpdateGroupStatusResponse, error) {
-	g, err := x.svc.UpdateGroupStatus(ctx, req.GetSessionId(), req.GetGroupId(), req.GetStatus(), req.GetIsReady(), req.GetTraceId())
+	traceID := req.GetTraceId()
+	if traceID == "" {
+		traceID = traceid.FromContext(ctx)
+	}
+	g, err := x.svc.UpdateGroupStatus(ctx, req.GetSessionId(), req.GetGroupId(), req.GetStatus(), req.GetIsReady(), traceID)
 	if err != nil {
 		return nil, err
 	}

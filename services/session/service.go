@@ -563,11 +563,16 @@ func (s *Service) RecordConsent(ctx context.Context, p authn.Principal, sessionI
 	return out, nil
 }
 
-// UpdateGroupStatus records a group's readiness from the realtime edge and publishes it.
+// UpdateGroupStatus records a group's readiness and publishes it.
+// Staff may update only sessions they may see (404 otherwise); students are scoped to their own
+// session and group by the access policy; the realtime edge calls with a service principal.
 func (s *Service) UpdateGroupStatus(ctx context.Context, sessionID, groupID, status string, ready bool, traceID string) (Group, error) {
 	sess, err := s.store.GetSession(ctx, sessionID)
 	if errors.Is(err, errNotFound) {
 		return Group{}, ErrSessionNotFound
+	}
+	if p, ok := authn.FromContext(ctx); ok && p.Role.IsStaff() && err == nil && !visible(p, sess) {
+		return Group{}, ErrSessionNotFound.WithMetadata("sessionId", sessionID)
 	}
 	if err != nil {
 		return Group{}, err

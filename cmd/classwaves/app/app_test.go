@@ -368,3 +368,85 @@ func TestAuthFlowAsANewUser(t *testing.T) {
 		t.Errorf("reusing the rotated token = %d %v, want 401 REFRESH_TOKEN_REUSED or _REVOKED", code, body)
 	}
 }
+
+// TestSessionFlowOverREST is the Session acceptance path through the real process: sign in,
+// create a session with 3 groups, students join by code (an under-13 without consent refused),
+// mark the groups ready, start, pause, resume, end; illegal transitions 409; another teacher's
+// session 404.
+func TestSessionFlowOverREST(t *testing.T) {
+	a, _, _ := start(t, map[string]string{"E2E_TEST_SECRET": "s3cret"})
+	base := "http://" + a.Addrs().HTTP + "/api/v1"
+	token := devSignIn(t, base[:len(base)-len("/api/v1")])
+
+	code, body := do(t, "POST", base+"/sessions", `{"title":"Photosynthesis","targetGroupSize":4,
+		"learningObjectives":["explain chlorophyll"],
+		"groups":[{"name":"A","maxSize":4,"members":[{"displayName":"Ana"},{"displayName":"Ben","under13":true}]},
+		          {"name":"B","maxSize":4},{"name":"C","maxSize":4}]}`, token)
+	data, _ := body["data"].(map[string]any)
+	sess, _ := data["session"].(map[string]any)
+	id, _ := sess["id"].(string)
+	accessCode, _ := sess["accessCode"].(string)
+	groups, _ := sess["groups"].([]any)
+	if code != 200 || id == "" || accessCode == "" || len(groups) != 3 || sess["status"] != "created" {
+		t.Fatalf("create = %d %v", code, body)
+	}
+
+	errCode := func(body map[string]any) any {
+		e, _ := body["error"].(map[string]any)
+		return e["code"]
+	}
+	join := func(name string) (int, map[string]any) {
+		return do(t, "POST", base+"/sessions/join", fmt.Sprintf(`{"accessCode":%q,"displayName":%q}`, accessCode, name), "")
+	}
+	if code, body := join("Ben"); code != 403 || errCode(body) != "COPPA_CONSENT_REQUIRED" {
+		t.Errorf("under-13 join = %d %v, want 403 COPPA_CONSENT_REQUIRED", code, body)
+	}
+	if code, body := join("Ana"); code != 200 {
+		t.Errorf("join Ana = %d %v", code, body)
+	}
+	if code, body := join("Cleo"); code != 200 {
+		t.Errorf("join Cleo = %d %v", code, body)
+	}
+
+	if code, body := do(t, "POST", base+"/sessions/"+id+"/start", `{}`, token); code != 409 || errCode(body) != "GROUPS_NOT_READY" {
+		t.Errorf("start with groups not ready = %d %v, want 409 GROUPS_NOT_READY", code, body)
+	}
+	for _, g := range groups {
+		gid := g.(map[string]any)["id"].(string)
+		if code, body := do(t, "POST", base+"/sessions/"+id+"/groups/"+gid+"/status", `{"status":"ready","isReady":true}`, token); code != 200 {
+			t.Fatalf("mark group ready = %d %v", code, body)
+		}
+	}
+	for _, step := range []struct {
+		action, wantStatus string
+		wantCode           int
+		wantError          string
+	}{
+		{"start", "active", 200, ""},
+		{"resume", "", 409, "SESSION_NOT_PAUSED"},
+		{"pause", "paused", 200, ""},
+		{"resume", "active", 200, ""},
+		{"end", "ended", 200, ""},
+		{"pause", "", 409, "SESSION_ALREADY_ENDED"},
+		{"start", "", 409, "SESSION_ALREADY_ENDED"},
+	} {
+		code, body := do(t, "POST", base+"/sessions/"+id+"/"+step.action, `{}`, token)
+		data, _ := body["data"].(map[string]any)
+		sess, _ := data["session"].(map[string]any)
+		if code != step.wantCode || (step.wantStatus != "" && sess["status"] != step.wantStatus) || (step.wantError != "" && errCode(body) != step.wantError) {
+			t.Errorf("%s = %d %v, want %d %s%s", step.action, code, body, step.wantCode, step.wantStatus, step.wantError)
+		}
+	}
+
+	// Another teacher of the same school does not learn that the session exists.
+	code, body = do(t, "POST", base+"/auth/generate-test-token", `{"secret":"s3cret","email":"other.teacher@dev.classwaves.test"}`, "")
+	data, _ = body["data"].(map[string]any)
+	tokens, _ := data["tokens"].(map[string]any)
+	other, _ := tokens["accessToken"].(string)
+	if code != 200 || other == "" {
+		t.Fatalf("test token = %d %v", code, body)
+	}
+	if code, body := do(t, "GET", base+"/sessions/"+id, "", other); code != 404 || errCode(body) != "SESSION_NOT_FOUND" {
+		t.Errorf("another teacher's GET = %d %v, want 404 SESSION_NOT_FOUND", code, body)
+	}
+}

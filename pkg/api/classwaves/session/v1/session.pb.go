@@ -2945,7 +2945,7 @@ const file_classwaves_session_v1_session_proto_rawDesc = "" +
 	"\x0eretention_days\x18\x02 \x01(\x05B\v\xbaH\b\x1a\x06\x18\x94\x9d\x02(\x00R\rretentionDays\"o\n" +
 	"\x1cPurgeExpiredSessionsResponse\x12,\n" +
 	"\x12purged_session_ids\x18\x01 \x03(\tR\x10purgedSessionIds\x12!\n" +
-	"\fpurged_count\x18\x02 \x01(\x05R\vpurgedCount2\xa4\x11\n" +
+	"\fpurged_count\x18\x02 \x01(\x05R\vpurgedCount2\xe8\x11\n" +
 	"\x0eSessionService\x12\x84\x01\n" +
 	"\fListSessions\x12*.classwaves.session.v1.ListSessionsRequest\x1a+.classwaves.session.v1.ListSessionsResponse\"\x1b\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/sessions\x90\x02\x01\x12\x87\x01\n" +
 	"\rCreateSession\x12+.classwaves.session.v1.CreateSessionRequest\x1a,.classwaves.session.v1.CreateSessionResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/api/v1/sessions\x12\x8b\x01\n" +
@@ -2959,8 +2959,8 @@ const file_classwaves_session_v1_session_proto_rawDesc = "" +
 	"EndSession\x12(.classwaves.session.v1.EndSessionRequest\x1a).classwaves.session.v1.EndSessionResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/api/v1/sessions/{session_id}/end\x12\xa1\x01\n" +
 	"\x0fGetGroupsStatus\x12-.classwaves.session.v1.GetGroupsStatusRequest\x1a..classwaves.session.v1.GetGroupsStatusResponse\"/\x82\xd3\xe4\x93\x02&\x12$/api/v1/sessions/{session_id}/groups\x90\x02\x01\x12\x86\x01\n" +
 	"\vJoinSession\x12).classwaves.session.v1.JoinSessionRequest\x1a*.classwaves.session.v1.JoinSessionResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/api/v1/sessions/join\x12\xca\x01\n" +
-	"\x15RecordParentalConsent\x123.classwaves.session.v1.RecordParentalConsentRequest\x1a4.classwaves.session.v1.RecordParentalConsentResponse\"F\x82\xd3\xe4\x93\x02@:\x01*\";/api/v1/sessions/{session_id}/students/{student_id}/consent\x12v\n" +
-	"\x11UpdateGroupStatus\x12/.classwaves.session.v1.UpdateGroupStatusRequest\x1a0.classwaves.session.v1.UpdateGroupStatusResponse\x12\x87\x01\n" +
+	"\x15RecordParentalConsent\x123.classwaves.session.v1.RecordParentalConsentRequest\x1a4.classwaves.session.v1.RecordParentalConsentResponse\"F\x82\xd3\xe4\x93\x02@:\x01*\";/api/v1/sessions/{session_id}/students/{student_id}/consent\x12\xb9\x01\n" +
+	"\x11UpdateGroupStatus\x12/.classwaves.session.v1.UpdateGroupStatusRequest\x1a0.classwaves.session.v1.UpdateGroupStatusResponse\"A\x82\xd3\xe4\x93\x02;:\x01*\"6/api/v1/sessions/{session_id}/groups/{group_id}/status\x12\x87\x01\n" +
 	"\x15AuthorizeRealtimeJoin\x123.classwaves.session.v1.AuthorizeRealtimeJoinRequest\x1a4.classwaves.session.v1.AuthorizeRealtimeJoinResponse\"\x03\x90\x02\x01\x12{\n" +
 	"\x11GetSessionContext\x12/.classwaves.session.v1.GetSessionContextRequest\x1a0.classwaves.session.v1.GetSessionContextResponse\"\x03\x90\x02\x01\x12\x7f\n" +
 	"\x14PurgeExpiredSessions\x122.classwaves.session.v1.PurgeExpiredSessionsRequest\x1a3.classwaves.session.v1.PurgeExpiredSessionsResponseBJZHgithub.com/classwaves/classwaves/pkg/api/classwaves/session/v1;sessionv1b\x06proto3"

@@ -68,8 +68,9 @@ type SessionServiceClient interface {
 	JoinSession(ctx context.Context, in *JoinSessionRequest, opts ...grpc.CallOption) (*JoinSessionResponse, error)
 	// RecordParentalConsent records a guardian's consent for a rostered student.
 	RecordParentalConsent(ctx context.Context, in *RecordParentalConsentRequest, opts ...grpc.CallOption) (*RecordParentalConsentResponse, error)
-	// UpdateGroupStatus records a group's readiness or status from the realtime edge
-	// (group:status_update). Internal.
+	// UpdateGroupStatus records a group's readiness or status: from the realtime edge
+	// (group:status_update, with a service principal), from a student of that group, or from the
+	// teacher over REST (marking groups ready before start).
 	UpdateGroupStatus(ctx context.Context, in *UpdateGroupStatusRequest, opts ...grpc.CallOption) (*UpdateGroupStatusResponse, error)
 	// AuthorizeRealtimeJoin tells the realtime edge whether a principal may join a session or group
 	// room. Internal.
@@ -272,8 +273,9 @@ type SessionServiceServer interface {
 	JoinSession(context.Context, *JoinSessionRequest) (*JoinSessionResponse, error)
 	// RecordParentalConsent records a guardian's consent for a rostered student.
 	RecordParentalConsent(context.Context, *RecordParentalConsentRequest) (*RecordParentalConsentResponse, error)
-	// UpdateGroupStatus records a group's readiness or status from the realtime edge
-	// (group:status_update). Internal.
+	// UpdateGroupStatus records a group's readiness or status: from the realtime edge
+	// (group:status_update, with a service principal), from a student of that group, or from the
+	// teacher over REST (marking groups ready before start).
 	UpdateGroupStatus(context.Context, *UpdateGroupStatusRequest) (*UpdateGroupStatusResponse, error)
 	// AuthorizeRealtimeJoin tells the realtime edge whether a principal may join a session or group
 	// room. Internal.
