@@ -26,6 +26,9 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if len(args) >= 2 && args[0] == "audit" && args[1] == "replay-dlq" {
 		return replayDLQ(ctx, args[2:], lookupEnv, stdout, stderr)
 	}
+	if len(args) >= 2 && args[0] == "session" && args[1] == "purge" {
+		return purgeSessions(ctx, args[2:], lookupEnv, stdout, stderr)
+	}
 	f := config.NewFlagSet("classwaves", lookupEnv)
 	f.Flags().SetOutput(stderr)
 	var cfg app.Config
@@ -79,5 +82,36 @@ func replayDLQ(ctx context.Context, args []string, lookupEnv func(string) (strin
 		return 1
 	}
 	fmt.Fprintf(stdout, "replayed %d audit DLQ entries\n", n)
+	return 0
+}
+
+// purgeSessions is `classwaves session purge [-dry-run] [-retention-days=N] [flags]`.
+func purgeSessions(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	f := config.NewFlagSet("classwaves session purge", lookupEnv)
+	f.Flags().SetOutput(stderr)
+	var cfg app.Config
+	cfg.RegisterFlags(f)
+	dryRun := f.Flags().Bool("dry-run", false, "list the sessions past retention without deleting them")
+	days := f.Flags().Int("retention-days", 0, "retention in days (default RETENTION_DEFAULT_DAYS)")
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "classwaves: %v\n", err)
+		return 2
+	}
+	ids, err := app.PurgeSessions(ctx, cfg, *dryRun, *days, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "classwaves session purge: %v\n", err)
+		return 1
+	}
+	verb := "purged"
+	if *dryRun {
+		verb = "would purge"
+	}
+	fmt.Fprintf(stdout, "%s %d ended sessions past retention\n", verb, len(ids))
+	for _, id := range ids {
+		fmt.Fprintln(stdout, id)
+	}
 	return 0
 }

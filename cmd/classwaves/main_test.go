@@ -129,3 +129,24 @@ func TestBinary(t *testing.T) {
 		t.Errorf("stdout lacks the clean stop log line:\n%s", stdout.String())
 	}
 }
+
+func TestAdminCommands(t *testing.T) {
+	env := map[string]string{"SQLITE_PATH": filepath.Join(t.TempDir(), "c.db"), "LOG_LEVEL": "warn"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantOut  string // in stdout, or stderr for failures
+	}{
+		{[]string{"session", "purge", "-dry-run"}, 0, "would purge 0 ended sessions past retention"},
+		{[]string{"session", "purge", "-retention-days=abc"}, 2, `invalid value "abc"`},
+		{[]string{"audit", "replay-dlq"}, 1, "set REDIS_URL"},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), tt.args, lookup, &out, &errOut)
+		if code != tt.wantCode || !strings.Contains(out.String()+errOut.String(), tt.wantOut) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d with %q", tt.args, code, out.String(), errOut.String(), tt.wantCode, tt.wantOut)
+		}
+	}
+}
