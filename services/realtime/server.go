@@ -2,12 +2,9 @@
 package realtime
 
 import (
-	"net/http"
-
 	"google.golang.org/grpc"
 
 	realtimev1 "github.com/classwaves/classwaves/pkg/api/classwaves/realtime/v1"
-	"github.com/classwaves/classwaves/pkg/envelope"
 )
 
 // Server is the realtime service's gRPC server. Its RPCs are built by the Realtime edge issue; until then the
@@ -29,13 +26,4 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 // ServiceNames are the gRPC services this package serves (for health and reflection).
 func ServiceNames() []string {
 	return []string{realtimev1.RealtimeService_ServiceDesc.ServiceName}
-}
-
-// HTTPHandler serves /socket.io/. The Engine.IO/Socket.IO edge is built by the Realtime edge issue;
-// until then it answers 501 with the envelope, so a client sees an honest error rather than a 404.
-func (s *Server) HTTPHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		envelope.WriteError(w, r, http.StatusNotImplemented, "NOT_IMPLEMENTED",
-			"the Socket.IO edge is not built yet: it lands with the Realtime edge issue")
-	})
 }

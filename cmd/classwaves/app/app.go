@@ -20,6 +20,7 @@ import (
 
 	systemv1 "github.com/classwaves/classwaves/pkg/api/classwaves/system/v1"
 	"github.com/classwaves/classwaves/pkg/auditlog"
+	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/bus"
 	"github.com/classwaves/classwaves/pkg/envelope"
 	"github.com/classwaves/classwaves/pkg/grpcserver"
@@ -49,6 +50,8 @@ type App struct {
 	redis *redis.Client
 	audit *auditlog.Client
 	keys  *token.KeySet
+	// verifier checks access tokens for every server of the process (gRPC and Socket.IO).
+	verifier *authn.Verifier
 
 	// runCtx is the context of background work (workers); cancelled last on stop.
 	runCtx    context.Context

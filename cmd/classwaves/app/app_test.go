@@ -216,9 +216,14 @@ func TestAllInOneServes(t *testing.T) {
 		t.Errorf("POST /sessions with empty title = %d %v, want 400 naming title", code, body)
 	}
 
-	code, body = getJSON(t, base+"/socket.io/?EIO=4&transport=polling")
-	if code != 501 {
-		t.Errorf("/socket.io/ = %d %v, want 501 until the realtime edge lands", code, body)
+	hresp, err := http.Get(base + "/socket.io/?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handshake, _ := io.ReadAll(hresp.Body)
+	hresp.Body.Close()
+	if hresp.StatusCode != 200 || !strings.HasPrefix(string(handshake), `0{"sid":`) {
+		t.Errorf("/socket.io/ polling handshake = %d %q, want 200 and an Engine.IO open packet", hresp.StatusCode, handshake)
 	}
 	if code, _ := getJSON(t, base+"/no/such/route"); code != 404 {
 		t.Errorf("unknown route = %d, want 404", code)
@@ -267,15 +272,15 @@ func TestSingleTargetProcess(t *testing.T) {
 
 func TestGatewayNeedsUpstreams(t *testing.T) {
 	env := map[string]string{"PORT": "0", "GRPC_PORT": "0", "SQLITE_PATH": filepath.Join(t.TempDir(), "x.db")}
-	cfg := parseConfig(t, env, "-target=gateway,realtime")
+	cfg := parseConfig(t, env, "-target=gateway")
 	_, err := New(context.Background(), cfg, io.Discard)
 	if want := "AUTH_GRPC_ADDR is required"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("New(no auth, no AUTH_GRPC_ADDR) = %v, want an error containing %q", err, want)
 	}
 	env["AUTH_GRPC_ADDR"] = "127.0.0.1:1"
-	cfg = parseConfig(t, env, "-target=gateway,realtime")
+	cfg = parseConfig(t, env, "-target=gateway")
 	_, err = New(context.Background(), cfg, io.Discard)
-	want := "set ANALYTICS_GRPC_ADDR, AUDIT_GRPC_ADDR, GUIDANCE_GRPC_ADDR, SESSION_GRPC_ADDR, STT_GRPC_ADDR"
+	want := "set ANALYTICS_GRPC_ADDR, AUDIT_GRPC_ADDR, GUIDANCE_GRPC_ADDR, REALTIME_GRPC_ADDR, SESSION_GRPC_ADDR, STT_GRPC_ADDR"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("New(gateway without upstreams) = %v, want an error containing %q", err, want)
 	}

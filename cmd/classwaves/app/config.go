@@ -16,6 +16,7 @@ import (
 	"github.com/classwaves/classwaves/services/audit"
 	"github.com/classwaves/classwaves/services/auth"
 	"github.com/classwaves/classwaves/services/auth/token"
+	"github.com/classwaves/classwaves/services/realtime/edge"
 	"github.com/classwaves/classwaves/services/session"
 	"github.com/classwaves/classwaves/services/stt"
 )
@@ -42,6 +43,7 @@ type Config struct {
 	RateLimit ratelimit.Config
 	STT       stt.Config
 	Session   session.Config
+	Realtime  edge.Config
 	// Upstreams are the gRPC addresses of services that do not run in this process.
 	Upstreams UpstreamConfig
 }
@@ -86,6 +88,8 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 	c.STT.RegisterFlags(f)
 	c.Session = session.DefaultConfig()
 	c.Session.RegisterFlags(f)
+	c.Realtime = edge.DefaultConfig()
+	c.Realtime.RegisterFlags(f)
 	c.Upstreams = UpstreamConfig{}
 	for _, up := range gateway.Upstreams() {
 		addr := new(string)
@@ -111,7 +115,7 @@ func (c *Config) Validate() error {
 		c.JWT.Validate(),
 		c.RateLimit.Validate(),
 	}
-	errs = append(errs, c.sttConfig().Validate(), c.Session.Validate())
+	errs = append(errs, c.sttConfig().Validate(), c.Session.Validate(), c.realtimeConfig().Validate())
 	authCfg := c.Auth
 	authCfg.Environment = c.Environment
 	errs = append(errs, authCfg.Validate())
@@ -158,4 +162,12 @@ func (c *Config) sttConfig() stt.Config {
 		s.Provider = stt.ProviderOff
 	}
 	return s
+}
+
+// realtimeConfig is the edge's configuration with the origins CORS admits (FRONTEND_URL,
+// STUDENT_APP_URL, CORS_ALLOWED_ORIGINS).
+func (c *Config) realtimeConfig() edge.Config {
+	r := c.Realtime
+	r.AllowedOrigins = c.Gateway.AllowedOrigins()
+	return r
 }

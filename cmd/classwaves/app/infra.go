@@ -51,7 +51,7 @@ const eventTopicWindow = 100000
 
 // busModules are the modules that publish or consume events: split across processes they need a
 // shared (Redis) bus.
-var busModules = []string{Audit, STT, Session}
+var busModules = []string{Audit, STT, Session, Realtime}
 
 // validateInfra checks what depends on the set of modules: a module that uses the bus, run
 // without every other module, needs REDIS_URL.

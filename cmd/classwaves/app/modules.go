@@ -11,6 +11,7 @@ import (
 
 	"github.com/classwaves/classwaves/gateway"
 	authv1 "github.com/classwaves/classwaves/pkg/api/classwaves/auth/v1"
+	sessionv1 "github.com/classwaves/classwaves/pkg/api/classwaves/session/v1"
 	sttv1 "github.com/classwaves/classwaves/pkg/api/classwaves/stt/v1"
 	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/grpcclient"
@@ -18,6 +19,7 @@ import (
 	"github.com/classwaves/classwaves/services/audit"
 	"github.com/classwaves/classwaves/services/guidance"
 	"github.com/classwaves/classwaves/services/realtime"
+	"github.com/classwaves/classwaves/services/realtime/edge"
 	"github.com/classwaves/classwaves/services/session"
 	"github.com/classwaves/classwaves/services/stt"
 )
@@ -145,7 +147,6 @@ func (a *App) initFuncs() map[string]func(ctx context.Context) error {
 			return nil
 		}
 	}
-	rt := realtime.New()
 	return map[string]func(context.Context) error{
 		Auth:      a.initAuth,
 		Session:   a.initSession,
@@ -153,15 +154,9 @@ func (a *App) initFuncs() map[string]func(ctx context.Context) error {
 		Guidance:  service(guidance.New(), guidance.ServiceNames()),
 		Analytics: service(analytics.New(), analytics.ServiceNames()),
 		Audit:     a.initAudit,
-		Realtime: func(ctx context.Context) error {
-			if err := service(rt, realtime.ServiceNames())(ctx); err != nil {
-				return err
-			}
-			a.httpMux.Handle("/socket.io/", rt.HTTPHandler())
-			return nil
-		},
-		Gateway: a.initGateway,
-		All:     func(context.Context) error { return nil },
+		Realtime:  a.initRealtime,
+		Gateway:   a.initGateway,
+		All:       func(context.Context) error { return nil },
 	}
 }
 
@@ -319,4 +314,34 @@ func (a *App) internalConn(target, caller string) (*grpc.ClientConn, error) {
 	}
 	a.closers = append(a.closers, conn.Close)
 	return conn, nil
+}
+
+// initRealtime builds the Socket.IO edge on /socket.io/ (namespaces /sessions and /guidance): it
+// verifies handshake tokens locally, authorizes room joins and relays readiness through the session
+// service, streams audio to stt, and fans bus events out to the rooms.
+func (a *App) initRealtime(ctx context.Context) error {
+	b, err := a.eventBus(ctx)
+	if err != nil {
+		return err
+	}
+	sessionConn, err := a.internalConn(Session, "realtime")
+	if err != nil {
+		return err
+	}
+	sttConn, err := a.internalConn(STT, "realtime")
+	if err != nil {
+		return err
+	}
+	e, err := edge.New(a.cfg.realtimeConfig(), a.verifier, sessionv1.NewSessionServiceClient(sessionConn),
+		sttv1.NewSttServiceClient(sttConn), b, a.logger, a.registry)
+	if err != nil {
+		return err
+	}
+	rt := realtime.New() // RealtimeService (debug connection counts) is not built yet
+	rt.Register(a.grpc.GRPC())
+	a.localServices = append(a.localServices, realtime.ServiceNames()...)
+	a.httpMux.Handle("/socket.io/", e.Handler())
+	a.starters = append(a.starters, e.Start)
+	a.stoppers = append(a.stoppers, e.Stop)
+	return nil
 }

@@ -46,6 +46,7 @@ func (a *App) authOption(ctx context.Context) (grpcserver.Option, error) {
 		a.closers = append(a.closers, conn.Close)
 		verifier = authn.NewVerifier(a.cfg.JWT, authn.NewRemoteKeys(a.cfg.JWT, authv1.NewAuthServiceClient(conn)))
 	}
+	a.verifier = verifier
 	ic := authn.NewInterceptor(verifier)
 	return grpcserver.WithAuth(auth.GuardTestRoutes(a.authConfig(), ic.Unary), ic.Stream), nil
 }
