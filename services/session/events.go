@@ -10,18 +10,19 @@ import (
 
 	eventsv1 "github.com/classwaves/classwaves/pkg/api/classwaves/events/v1"
 	"github.com/classwaves/classwaves/pkg/bus"
+	"github.com/classwaves/classwaves/pkg/events"
 	"github.com/classwaves/classwaves/pkg/traceid"
 )
 
 // TopicEvents is the default bus topic of session and group events (SESSION_EVENTS_TOPIC).
-const TopicEvents = "session:events"
+const TopicEvents = events.SessionTopic
 
 // Event types the service publishes (Event.type). Session events are keyed by session id,
 // group events by group id, so each keeps its order.
 const (
-	EventSessionStatusChanged = "session.status_changed"
-	EventGroupStatusChanged   = "session.group_status_changed"
-	EventGroupMemberJoined    = "session.group_member_joined"
+	EventSessionStatusChanged = events.SessionStatusChanged
+	EventGroupStatusChanged   = events.GroupStatusChanged
+	EventGroupMemberJoined    = events.GroupMemberJoined
 )
 
 // Headers of every published message.

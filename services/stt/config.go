@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/classwaves/classwaves/pkg/config"
+	busevents "github.com/classwaves/classwaves/pkg/events"
 )
 
 // Providers (STT_PROVIDER).
@@ -27,7 +28,7 @@ const (
 	DefaultDrainTimeout       = 750 * time.Millisecond
 	DefaultQueueWorkers       = 4
 	DefaultMaxPendingWindows  = 3
-	DefaultEventsTopic        = "stt:events"
+	DefaultEventsTopic        = busevents.STTTopic
 )
 
 // DefaultBudgetAlertPcts is STT_BUDGET_ALERT_PCTS's default.

@@ -10,13 +10,14 @@ import (
 
 	eventsv1 "github.com/classwaves/classwaves/pkg/api/classwaves/events/v1"
 	"github.com/classwaves/classwaves/pkg/bus"
+	busevents "github.com/classwaves/classwaves/pkg/events"
 )
 
 // Event types the service publishes on Config.EventsTopic (Event.type).
 const (
-	EventTranscript     = "stt.transcript"
-	EventSpeechActivity = "stt.speech_activity"
-	EventBudgetAlert    = "stt.budget_alert"
+	EventTranscript     = busevents.Transcript
+	EventSpeechActivity = busevents.SpeechActivity
+	EventBudgetAlert    = busevents.BudgetAlert
 )
 
 // Headers of every published message.
