@@ -155,6 +155,8 @@ var forwardedRequestHeaders = map[string]string{
 	"X-Csrf-Token":    "x-csrf-token",
 	"User-Agent":      "user-agent",
 	"X-Forwarded-For": "x-forwarded-for",
+	// Gates /api/v1/debug/websocket/active-connections when DEV_OBSERVABILITY_TOKEN is set.
+	"X-Dev-Observability-Token": "x-dev-observability-token",
 }
 
 func incomingHeaderMatcher(key string) (string, bool) {

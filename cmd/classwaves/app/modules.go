@@ -11,6 +11,7 @@ import (
 
 	"github.com/classwaves/classwaves/gateway"
 	authv1 "github.com/classwaves/classwaves/pkg/api/classwaves/auth/v1"
+	realtimev1 "github.com/classwaves/classwaves/pkg/api/classwaves/realtime/v1"
 	sessionv1 "github.com/classwaves/classwaves/pkg/api/classwaves/session/v1"
 	sttv1 "github.com/classwaves/classwaves/pkg/api/classwaves/stt/v1"
 	"github.com/classwaves/classwaves/pkg/authn"
@@ -18,7 +19,6 @@ import (
 	"github.com/classwaves/classwaves/services/analytics"
 	"github.com/classwaves/classwaves/services/audit"
 	"github.com/classwaves/classwaves/services/guidance"
-	"github.com/classwaves/classwaves/services/realtime"
 	"github.com/classwaves/classwaves/services/realtime/edge"
 	"github.com/classwaves/classwaves/services/session"
 	"github.com/classwaves/classwaves/services/stt"
@@ -70,7 +70,6 @@ var descriptions = map[string]string{
 var unbuilt = map[string]string{
 	"classwaves.guidance.v1.GuidanceService":   "it lands with the Guidance service issue",
 	"classwaves.analytics.v1.AnalyticsService": "it lands with the Analytics service issue",
-	"classwaves.realtime.v1.RealtimeService":   "it lands with the Realtime edge issue",
 }
 
 // unbuiltNote maps "/pkg.Service/Method" to its note.
@@ -337,9 +336,8 @@ func (a *App) initRealtime(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rt := realtime.New() // RealtimeService (debug connection counts) is not built yet
-	rt.Register(a.grpc.GRPC())
-	a.localServices = append(a.localServices, realtime.ServiceNames()...)
+	realtimev1.RegisterRealtimeServiceServer(a.grpc.GRPC(), &edge.RealtimeServer{Edge: e})
+	a.localServices = append(a.localServices, realtimev1.RealtimeService_ServiceDesc.ServiceName)
 	a.httpMux.Handle("/socket.io/", e.Handler())
 	a.starters = append(a.starters, e.Start)
 	a.stoppers = append(a.stoppers, e.Stop)

@@ -28,11 +28,13 @@ const audioStopTimeout = 5 * time.Second
 
 // audioStream is one group's StreamAudio stream, owned by the socket that started it.
 type audioStream struct {
-	groupID string
-	owner   *conn
-	socket  *socketio.Socket
-	cancel  context.CancelFunc
-	done    chan struct{}
+	groupID   string
+	sessionID string
+	schoolID  string
+	owner     *conn
+	socket    *socketio.Socket
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	mu     sync.Mutex
 	stream grpc.BidiStreamingClient[sttv1.StreamAudioRequest, sttv1.StreamAudioResponse]
@@ -172,7 +174,7 @@ func (e *Edge) openAudio(s *socketio.Socket, c *conn, sessionID, groupID, school
 	}
 	// Reserve the slot while the stream opens.
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &audioStream{groupID: groupID, owner: c, socket: s, cancel: cancel, done: make(chan struct{})}
+	a := &audioStream{groupID: groupID, sessionID: sessionID, schoolID: schoolID, owner: c, socket: s, cancel: cancel, done: make(chan struct{})}
 	e.audio[groupID] = a
 	e.audioMu.Unlock()
 
@@ -262,12 +264,17 @@ func (e *Edge) onAudioChunk(ev *socketio.Event, c *conn) {
 		e.audioFail(ev, c, p.GroupID, CodeAudioNotStarted, "send audio:start first")
 		return
 	}
+	school := quotaSchool(c, a)
+	if ok, retry, hint := e.admitAudio(c, school, a.sessionID, len(p.AudioData)); !ok {
+		e.dropAudio(ev, c, p.GroupID, school, retry, hint)
+		return
+	}
 	seq, err := a.send(p.AudioData)
 	if err != nil {
 		e.audioFail(ev, c, p.GroupID, CodeAudioUnavailable, "transcription is temporarily unavailable")
 		return
 	}
-	e.metrics.audioBytes.Add(float64(len(p.AudioData)))
+	e.metrics.audioBytes.WithLabelValues(schoolLabel(school)).Add(float64(len(p.AudioData)))
 	e.ok(ev, c, map[string]any{"groupId": p.GroupID, "seq": seq})
 }
 

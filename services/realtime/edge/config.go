@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/classwaves/classwaves/pkg/config"
+	busevents "github.com/classwaves/classwaves/pkg/events"
 )
 
 // SchemaVersion is carried by every server-emitted payload.
@@ -17,8 +18,8 @@ const SchemaVersion = "1.0"
 
 // Default bus topics.
 const (
-	DefaultSessionEventsTopic = "session:events"
-	DefaultSTTEventsTopic     = "stt:events"
+	DefaultSessionEventsTopic = busevents.SessionTopic
+	DefaultSTTEventsTopic     = busevents.STTTopic
 )
 
 // Config configures an Edge.
@@ -41,6 +42,30 @@ type Config struct {
 	RPCTimeout time.Duration
 	// PingInterval and PingTimeout tune Engine.IO heartbeats (defaults 25s and 20s).
 	PingInterval, PingTimeout time.Duration
+
+	// MaxAudioEventsPerSec is the per-socket audio:chunk event rate (WS_MAX_AUDIO_EVENTS_PER_SEC,
+	// default 20); the bucket holds one second of events.
+	MaxAudioEventsPerSec int
+	// MaxAudioBytesPerSec is the per-socket audio byte rate (WS_MAX_AUDIO_BYTES_PER_SEC, default 1 MiB).
+	MaxAudioBytesPerSec int
+	// SchoolAudioLimit is the audio byte rate of all sockets of one school on this replica
+	// (WS_SCHOOL_AUDIO_LIMIT, default 5 MiB/s).
+	SchoolAudioLimit int
+	// SessionAudioLimit is the audio byte rate of all sockets of one session on this replica
+	// (WS_SESSION_AUDIO_LIMIT, default 2 MiB/s).
+	SessionAudioLimit int
+	// BackpressureHintThreshold is the number of consecutive dropped chunks after which a socket gets an
+	// AUDIO_BACKPRESSURE hint (WS_BACKPRESSURE_HINT_THRESHOLD, default 3).
+	BackpressureHintThreshold int
+	// BackpressureHintCooldown is the minimum time between two hints to one socket
+	// (WS_BACKPRESSURE_HINT_COOLDOWN_MS, default 5000 ms).
+	BackpressureHintCooldown time.Duration
+	// DevObservabilityToken, when set, must be sent as the gRPC metadata "x-dev-observability-token"
+	// to call RealtimeService.GetActiveConnections (DEV_OBSERVABILITY_TOKEN); unset, the call is open.
+	DevObservabilityToken string
+	// Clock is the time source of the audio rate limits and hint cooldowns; nil means time.Now.
+	// Not a flag: tests inject a fake clock.
+	Clock func() time.Time
 }
 
 // DefaultConfig returns the defaults RegisterFlags sets.
@@ -55,6 +80,13 @@ func DefaultConfig() Config {
 		RPCTimeout:         5 * time.Second,
 		PingInterval:       25 * time.Second,
 		PingTimeout:        20 * time.Second,
+
+		MaxAudioEventsPerSec:      20,
+		MaxAudioBytesPerSec:       1 << 20,
+		SchoolAudioLimit:          5 << 20,
+		SessionAudioLimit:         2 << 20,
+		BackpressureHintThreshold: 3,
+		BackpressureHintCooldown:  5 * time.Second,
 	}
 }
 
@@ -78,6 +110,20 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 		"timeout of each call from the edge to the session service")
 	f.Duration(&c.PingInterval, "realtime.ping-interval", "WS_PING_INTERVAL", d.PingInterval, "Engine.IO ping interval")
 	f.Duration(&c.PingTimeout, "realtime.ping-timeout", "WS_PING_TIMEOUT", d.PingTimeout, "Engine.IO ping timeout")
+	f.Int(&c.MaxAudioEventsPerSec, "realtime.max-audio-events-per-sec", "WS_MAX_AUDIO_EVENTS_PER_SEC",
+		d.MaxAudioEventsPerSec, "max audio:chunk events per socket per second")
+	f.Int(&c.MaxAudioBytesPerSec, "realtime.max-audio-bytes-per-sec", "WS_MAX_AUDIO_BYTES_PER_SEC",
+		d.MaxAudioBytesPerSec, "max audio bytes per socket per second")
+	f.Int(&c.SchoolAudioLimit, "realtime.school-audio-limit", "WS_SCHOOL_AUDIO_LIMIT", d.SchoolAudioLimit,
+		"max audio bytes per second of one school (per replica)")
+	f.Int(&c.SessionAudioLimit, "realtime.session-audio-limit", "WS_SESSION_AUDIO_LIMIT", d.SessionAudioLimit,
+		"max audio bytes per second of one session (per replica)")
+	f.Int(&c.BackpressureHintThreshold, "realtime.backpressure-hint-threshold", "WS_BACKPRESSURE_HINT_THRESHOLD",
+		d.BackpressureHintThreshold, "consecutive dropped audio chunks before a backpressure hint")
+	f.DurationMS(&c.BackpressureHintCooldown, "realtime.backpressure-hint-cooldown", "WS_BACKPRESSURE_HINT_COOLDOWN_MS",
+		d.BackpressureHintCooldown, "minimum time between two backpressure hints to one socket")
+	f.String(&c.DevObservabilityToken, "realtime.dev-observability-token", "DEV_OBSERVABILITY_TOKEN", "",
+		"token required (gRPC metadata x-dev-observability-token) by GetActiveConnections; empty leaves it open")
 }
 
 // Validate reports what is wrong with c, if anything.
@@ -95,5 +141,13 @@ func (c Config) Validate() error {
 	if c.PingInterval < 0 || c.PingTimeout < 0 {
 		errs = append(errs, errors.New("edge: ping interval and timeout must not be negative"))
 	}
+	errs = append(errs,
+		config.Positive("WS_MAX_AUDIO_EVENTS_PER_SEC", c.MaxAudioEventsPerSec),
+		config.Positive("WS_MAX_AUDIO_BYTES_PER_SEC", c.MaxAudioBytesPerSec),
+		config.Positive("WS_SCHOOL_AUDIO_LIMIT", c.SchoolAudioLimit),
+		config.Positive("WS_SESSION_AUDIO_LIMIT", c.SessionAudioLimit),
+		config.Positive("WS_BACKPRESSURE_HINT_THRESHOLD", c.BackpressureHintThreshold),
+		config.NonNegative("WS_BACKPRESSURE_HINT_COOLDOWN_MS", c.BackpressureHintCooldown.Milliseconds()),
+	)
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,6 +44,11 @@ type Edge struct {
 	subsMu   sync.Mutex
 	subs     []bus.Subscription
 	stopOnce sync.Once
+
+	quotaMu        sync.Mutex
+	schoolBuckets  map[string]*bucket
+	sessionBuckets map[string]*bucket
+	lastSweep      time.Time
 }
 
 // New builds an Edge. The session and stt clients must carry service credentials (the internal RPCs
@@ -82,6 +88,7 @@ func New(cfg Config, verifier *authn.Verifier, sessions sessionv1.SessionService
 	e := &Edge{
 		cfg: cfg, verifier: verifier, sessions: sessions, stt: stt, bus: b, logger: logger, metrics: m,
 		srv: srv, audio: map[string]*audioStream{},
+		schoolBuckets: map[string]*bucket{}, sessionBuckets: map[string]*bucket{},
 	}
 	e.sessNS = srv.Of(NamespaceSessions)
 	e.guideNS = srv.Of(NamespaceGuidance)

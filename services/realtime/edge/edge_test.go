@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -85,20 +86,25 @@ func (f *fakeSTT) StreamAudio(s grpc.BidiStreamingServer[sttv1.StreamAudioReques
 
 type env struct {
 	ws       string
+	edge     *edge.Edge
+	reg      *prometheus.Registry
 	keys     *token.KeySet
 	bus      bus.Bus
 	sessions *fakeSessions
 	stt      *fakeSTT
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the edge's configuration adjusted by tune (when not nil).
+func newEnvWith(t *testing.T, tune func(*edge.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := token.NewKeySet(ctx, token.DefaultConfig(), authn.DefaultConfig(), token.NewMemoryStore())
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, fstt := &fakeSessions{}, &fakeSTT{got: make(chan *sttv1.StreamAudioRequest, 16)}
+	fs, fstt := &fakeSessions{}, &fakeSTT{got: make(chan *sttv1.StreamAudioRequest, 256)}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +126,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { _ = b.Close() })
 	cfg := edge.DefaultConfig()
 	cfg.MaxAudioChunkBytes = 1024
-	e, err := edge.New(cfg, keys.Verifier(), sessionv1.NewSessionServiceClient(cc), sttv1.NewSttServiceClient(cc), b, nil, nil)
+	if tune != nil {
+		tune(&cfg)
+	}
+	reg := prometheus.NewRegistry()
+	e, err := edge.New(cfg, keys.Verifier(), sessionv1.NewSessionServiceClient(cc), sttv1.NewSttServiceClient(cc), b, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +145,7 @@ func newEnv(t *testing.T) *env {
 		hs.Close()
 	})
 	return &env{ws: "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket",
-		keys: keys, bus: b, sessions: fs, stt: fstt}
+		edge: e, reg: reg, keys: keys, bus: b, sessions: fs, stt: fstt}
 }
 
 func (v *env) teacherToken(t *testing.T) string {

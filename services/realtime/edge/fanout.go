@@ -8,17 +8,18 @@ import (
 
 	eventsv1 "github.com/classwaves/classwaves/pkg/api/classwaves/events/v1"
 	"github.com/classwaves/classwaves/pkg/bus"
+	busevents "github.com/classwaves/classwaves/pkg/events"
 	"github.com/classwaves/classwaves/services/realtime/socketio"
 )
 
 // Bus event types fanned out to sockets.
 const (
-	EventSessionStatusChanged = "session.status_changed"
-	EventGroupStatusChanged   = "session.group_status_changed"
-	EventGroupMemberJoined    = "session.group_member_joined"
-	EventTranscript           = "stt.transcript"
-	EventSpeechActivity       = "stt.speech_activity"
-	EventBudgetAlert          = "stt.budget_alert"
+	EventSessionStatusChanged = busevents.SessionStatusChanged
+	EventGroupStatusChanged   = busevents.GroupStatusChanged
+	EventGroupMemberJoined    = busevents.GroupMemberJoined
+	EventTranscript           = busevents.Transcript
+	EventSpeechActivity       = busevents.SpeechActivity
+	EventBudgetAlert          = busevents.BudgetAlert
 )
 
 // handleBusMessage emits one bus event to the rooms it concerns. Unknown or malformed events are

@@ -38,6 +38,8 @@ type conn struct {
 	sessions map[string]string // joined session id -> school id
 	groups   map[string]string // joined group id -> session id
 	audio    map[string]*audioStream
+
+	quota socketQuota // guarded by Edge.quotaMu
 }
 
 func (c *conn) joinedSession(id string) (schoolID string, ok bool) {
