@@ -13,6 +13,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/ratelimit"
 	"github.com/classwaves/classwaves/pkg/store"
 	"github.com/classwaves/classwaves/pkg/telemetry"
+	"github.com/classwaves/classwaves/pkg/traceid"
 	"github.com/classwaves/classwaves/services/audit"
 	"github.com/classwaves/classwaves/services/auth"
 	"github.com/classwaves/classwaves/services/auth/token"
@@ -169,5 +170,10 @@ func (c *Config) sttConfig() stt.Config {
 func (c *Config) realtimeConfig() edge.Config {
 	r := c.Realtime
 	r.AllowedOrigins = c.Gateway.AllowedOrigins()
+	if c.Environment.IsProduction() && r.DevObservabilityToken == "" {
+		// The seed opens the debug endpoint outside production only; in production without
+		// DEV_OBSERVABILITY_TOKEN it stays closed (a token nobody knows).
+		r.DevObservabilityToken = traceid.New() + traceid.New()
+	}
 	return r
 }
