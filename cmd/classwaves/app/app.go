@@ -62,6 +62,9 @@ type App struct {
 	// workers); stoppers run in reverse after the servers drained (workers flush their batches).
 	starters []func(context.Context) error
 	stoppers []func(context.Context) error
+	// edgeStoppers run first on stop, before the HTTP server drains: the Socket.IO edge closes its
+	// sockets there, which also answers pending long-polls (otherwise they hold the drain open).
+	edgeStoppers []func(context.Context) error
 	closers  []func() error
 	stopping bool
 	mu       sync.Mutex
@@ -194,6 +197,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
+	a.stopEdges(stopCtx)
 	if err := httpSrv.Shutdown(stopCtx); err != nil {
 		a.logger.Warn("HTTP drain cut short", "err", err)
 		_ = httpSrv.Close()
@@ -233,8 +237,19 @@ func (a *App) readiness(ctx context.Context) []*systemv1.ComponentStatus {
 	return out
 }
 
+// stopEdges closes the realtime edges' connections.
+func (a *App) stopEdges(ctx context.Context) {
+	for i := len(a.edgeStoppers) - 1; i >= 0; i-- {
+		if err := a.edgeStoppers[i](ctx); err != nil {
+			a.logger.Warn("stop", "err", err)
+		}
+	}
+	a.edgeStoppers = nil
+}
+
 // stop stops the modules' background work (in reverse start order), then closes resources.
 func (a *App) stop(ctx context.Context) {
+	a.stopEdges(ctx)
 	for i := len(a.stoppers) - 1; i >= 0; i-- {
 		if err := a.stoppers[i](ctx); err != nil {
 			a.logger.Warn("stop", "err", err)

@@ -455,3 +455,44 @@ func TestSessionFlowOverREST(t *testing.T) {
 		t.Errorf("another teacher's GET = %d %v, want 404 SESSION_NOT_FOUND", code, body)
 	}
 }
+
+// TestStopAnswersPendingLongPolls: a Socket.IO long-poll waiting for data must not hold the
+// shutdown drain open; the edge closes its sockets before the HTTP server drains (regression: the
+// drain used to wait for SHUTDOWN_TIMEOUT_MS and then cut the workers' drain short too).
+func TestStopAnswersPendingLongPolls(t *testing.T) {
+	a, logs, stop := start(t, map[string]string{"SHUTDOWN_TIMEOUT_MS": "20000"})
+	base := "http://" + a.Addrs().HTTP + "/socket.io/?EIO=4&transport=polling"
+	resp, err := http.Get(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var handshake struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(string(open), "0")), &handshake); err != nil || handshake.SID == "" {
+		t.Fatalf("handshake %q: %v", open, err)
+	}
+	polled := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "&sid=" + handshake.SID)
+		if err != nil {
+			polled <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		polled <- string(b)
+	}()
+	time.Sleep(300 * time.Millisecond) // let the poll reach the server and wait there
+	if err := stop(); err != nil {
+		t.Fatalf("Run after stop: %v", err)
+	}
+	if got := <-polled; got != "1" {
+		t.Errorf("pending poll answered %q, want the Engine.IO close packet \"1\"", got)
+	}
+	if strings.Contains(logs.String(), "drain cut short") {
+		t.Errorf("shutdown cut a drain short:\n%s", logs.String())
+	}
+}

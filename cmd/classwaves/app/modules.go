@@ -340,6 +340,6 @@ func (a *App) initRealtime(ctx context.Context) error {
 	a.localServices = append(a.localServices, realtimev1.RealtimeService_ServiceDesc.ServiceName)
 	a.httpMux.Handle("/socket.io/", e.Handler())
 	a.starters = append(a.starters, e.Start)
-	a.stoppers = append(a.stoppers, e.Stop)
+	a.edgeStoppers = append(a.edgeStoppers, e.Stop)
 	return nil
 }
