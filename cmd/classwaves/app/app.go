@@ -65,9 +65,9 @@ type App struct {
 	// edgeStoppers run first on stop, before the HTTP server drains: the Socket.IO edge closes its
 	// sockets there, which also answers pending long-polls (otherwise they hold the drain open).
 	edgeStoppers []func(context.Context) error
-	closers  []func() error
-	stopping bool
-	mu       sync.Mutex
+	closers      []func() error
+	stopping     bool
+	mu           sync.Mutex
 }
 
 // Addrs are the listeners' real addresses (useful when the ports were 0).
