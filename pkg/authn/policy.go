@@ -132,6 +132,8 @@ func DefaultPolicy() Policy {
 		authv1.AuthService_GetCsrfToken_FullMethodName:      Authenticated,
 		authv1.AuthService_VerifyToken_FullMethodName:       Internal,
 		authv1.AuthService_IssueStudentToken_FullMethodName: Internal,
+		// The caller has no token yet: it proves itself with INTERNAL_SERVICE_SECRET.
+		authv1.AuthService_IssueServiceToken_FullMethodName: Public,
 
 		// Admin (/api/v1/admin/**): super_admin, except where admin is named.
 		authv1.AdminService_ListSchools_FullMethodName:       superAdmin,

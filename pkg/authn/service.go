@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+
+	authv1 "github.com/classwaves/classwaves/pkg/api/classwaves/auth/v1"
 )
 
 // TokenSource yields the access token a service presents on its outgoing internal calls, with its
@@ -61,3 +63,22 @@ func (c *ServiceCredentials) GetRequestMetadata(ctx context.Context, _ ...string
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials; see ServiceCredentials.
 func (c *ServiceCredentials) RequireTransportSecurity() bool { return false }
+
+// RemoteServiceTokens is the TokenSource of a service running in its own process: it exchanges
+// the shared INTERNAL_SERVICE_SECRET with the auth service (AuthService.IssueServiceToken) for a
+// short-lived service token. Wrap it in NewServiceCredentials, which caches the token until shortly
+// before it expires. Client must not itself carry these credentials (the exchange would recurse).
+type RemoteServiceTokens struct {
+	Client  authv1.AuthServiceClient
+	Service string
+	Secret  string
+}
+
+// Token implements TokenSource.
+func (r RemoteServiceTokens) Token(ctx context.Context) (string, time.Time, error) {
+	resp, err := r.Client.IssueServiceToken(ctx, &authv1.IssueServiceTokenRequest{Service: r.Service, Secret: r.Secret})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return resp.GetAccessToken(), resp.GetExpiresAt().AsTime(), nil
+}

@@ -56,6 +56,9 @@ type Config struct {
 	DevFallback bool
 	// E2ETestSecret enables the test-token endpoints outside production (E2E_TEST_SECRET).
 	E2ETestSecret string
+	// InternalServiceSecret (INTERNAL_SERVICE_SECRET) is exchanged by services running in their own
+	// processes for service tokens (IssueServiceToken); empty disables the exchange.
+	InternalServiceSecret string
 }
 
 // Defaults.
@@ -124,6 +127,8 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 		"how often expired refresh tokens and redirect-flow states are deleted")
 	f.Bool(&c.DevFallback, "auth.dev-fallback", "AUTH_DEV_FALLBACK_ENABLED", false,
 		"outside production, sign every Google sign-in in as the seeded dev teacher")
+	f.String(&c.InternalServiceSecret, "auth.internal-service-secret", "INTERNAL_SERVICE_SECRET", "",
+		"shared secret services in their own processes exchange for service tokens (at least 16 characters; empty disables)")
 	f.String(&c.E2ETestSecret, "auth.e2e-test-secret", "E2E_TEST_SECRET", "",
 		"outside production, enables /auth/generate-test-token and /auth/test-token for callers presenting it")
 }
@@ -142,6 +147,7 @@ func (c Config) Validate() error {
 	errs := []error{
 		envErr,
 		config.URL("GOOGLE_ISSUER", c.GoogleIssuer),
+		internalSecretErr(c.InternalServiceSecret),
 		config.URL("FRONTEND_URL", c.FrontendURL),
 		config.Range("REFRESH_TOKEN_TTL", c.RefreshTTL, time.Hour, 365*24*time.Hour),
 		config.Range("REFRESH_TOKEN_IDLE_TTL", c.RefreshIdleTTL, 5*time.Minute, 365*24*time.Hour),
@@ -206,4 +212,12 @@ func (c Config) callbackPath() string {
 		return "/"
 	}
 	return u.Path
+}
+
+// internalSecretErr refuses an INTERNAL_SERVICE_SECRET too short to resist guessing.
+func internalSecretErr(secret string) error {
+	if secret != "" && len(secret) < 16 {
+		return config.Errorf("INTERNAL_SERVICE_SECRET must be at least 16 characters, got %d", len(secret))
+	}
+	return nil
 }

@@ -2,13 +2,16 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authv1 "github.com/classwaves/classwaves/pkg/api/classwaves/auth/v1"
+	"github.com/classwaves/classwaves/pkg/apperr"
 	"github.com/classwaves/classwaves/pkg/authn"
 )
 
@@ -245,4 +248,31 @@ func pairProto(p tokenPair) *authv1.TokenPair {
 		ExpiresIn: seconds(p.Access.ExpiresIn), RefreshExpiresIn: seconds(p.RefreshExpiresIn),
 		TokenType: "Bearer",
 	}
+}
+
+// Service-token exchange errors.
+var (
+	errServiceTokensDisabled = apperr.New(codes.NotFound, "SERVICE_TOKENS_DISABLED", "service token exchange is not enabled (INTERNAL_SERVICE_SECRET)")
+	errServiceSecretInvalid  = apperr.New(codes.PermissionDenied, "SERVICE_SECRET_INVALID", "the service secret is not valid")
+)
+
+// IssueServiceToken implements authv1.AuthServiceServer: a service in its own process exchanges
+// the shared INTERNAL_SERVICE_SECRET (compared in constant time) for a short-lived service token.
+func (s *server) IssueServiceToken(ctx context.Context, req *authv1.IssueServiceTokenRequest) (*authv1.IssueServiceTokenResponse, error) {
+	secret := s.svc.cfg.InternalServiceSecret
+	if secret == "" {
+		return nil, errServiceTokensDisabled
+	}
+	if subtle.ConstantTimeCompare([]byte(req.GetSecret()), []byte(secret)) != 1 {
+		s.svc.logger.WarnContext(ctx, "service token refused: wrong secret", "service", req.GetService())
+		return nil, errServiceSecretInvalid
+	}
+	iss, err := s.svc.keys.IssueService(ctx, req.GetService())
+	if err != nil {
+		return nil, err
+	}
+	return &authv1.IssueServiceTokenResponse{
+		AccessToken: iss.Token,
+		ExpiresAt:   timestamppb.New(iss.Claims.ExpiresAt.Time),
+	}, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	authv1 "github.com/classwaves/classwaves/pkg/api/classwaves/auth/v1"
 	systemv1 "github.com/classwaves/classwaves/pkg/api/classwaves/system/v1"
 	"github.com/classwaves/classwaves/pkg/auditlog"
 	"github.com/classwaves/classwaves/pkg/authn"
@@ -52,6 +53,9 @@ type App struct {
 	keys  *token.KeySet
 	// verifier checks access tokens for every server of the process (gRPC and Socket.IO).
 	verifier *authn.Verifier
+	// authClient reaches a remote auth service without credentials (JWKS, service-token exchange);
+	// nil when auth runs in this process.
+	authClient authv1.AuthServiceClient
 
 	// runCtx is the context of background work (workers); cancelled last on stop.
 	runCtx    context.Context

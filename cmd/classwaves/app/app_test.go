@@ -18,7 +18,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	authv1 "github.com/classwaves/classwaves/pkg/api/classwaves/auth/v1"
 	guidancev1 "github.com/classwaves/classwaves/pkg/api/classwaves/guidance/v1"
+	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/config"
 	"github.com/classwaves/classwaves/pkg/grpcclient"
 	"github.com/classwaves/classwaves/pkg/testenv"
@@ -494,5 +496,91 @@ func TestStopAnswersPendingLongPolls(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "drain cut short") {
 		t.Errorf("shutdown cut a drain short:\n%s", logs.String())
+	}
+}
+
+// TestSplitProcessesUseServiceTokens runs auth+stt and session+gateway as two processes: the
+// session process has no signing keys, so its internal calls (student tokens from auth, the audio
+// drain on end) carry service tokens it gets by exchanging INTERNAL_SERVICE_SECRET.
+func TestSplitProcessesUseServiceTokens(t *testing.T) {
+	redisEnv := testenv.Redis(t)
+	shared := map[string]string{
+		"REDIS_URL": redisEnv.URL, "BUS_KEY_PREFIX": redisEnv.Prefix,
+		"INTERNAL_SERVICE_SECRET": "a-long-shared-secret-for-tests",
+	}
+	with := func(extra map[string]string) map[string]string {
+		env := map[string]string{}
+		for k, v := range shared {
+			env[k] = v
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return env
+	}
+	authProc, authLogs, _ := start(t, with(nil), "-target=auth,stt")
+	remote := authProc.Addrs().GRPC
+	upstreams := map[string]string{}
+	for _, name := range []string{"AUTH", "STT", "ANALYTICS", "AUDIT", "GUIDANCE", "REALTIME"} {
+		upstreams[name+"_GRPC_ADDR"] = remote
+	}
+	front, frontLogs, _ := start(t, with(upstreams), "-target=session,gateway")
+	base := "http://" + front.Addrs().HTTP
+	token := devSignIn(t, base)
+
+	code, body := do(t, "POST", base+"/api/v1/sessions", `{"title":"Split","groups":[{"name":"A","maxSize":4}]}`, token)
+	data, _ := body["data"].(map[string]any)
+	sess, _ := data["session"].(map[string]any)
+	id, _ := sess["id"].(string)
+	accessCode, _ := sess["accessCode"].(string)
+	if code != 200 || id == "" {
+		t.Fatalf("create = %d %v", code, body)
+	}
+	code, body = do(t, "POST", base+"/api/v1/sessions/join", fmt.Sprintf(`{"accessCode":%q,"displayName":"Ana"}`, accessCode), "")
+	data, _ = body["data"].(map[string]any)
+	if student, _ := data["token"].(string); code != 200 || student == "" {
+		t.Fatalf("join through the split processes = %d %v, want 200 with a student token from auth\nauth process:\n%s\nfront process:\n%s", code, body, authLogs, frontLogs)
+	}
+	if code, body = do(t, "POST", base+"/api/v1/sessions/"+id+"/end", `{}`, token); code != 200 {
+		t.Fatalf("end = %d %v", code, body)
+	}
+	data, _ = body["data"].(map[string]any)
+	if timedOut, _ := data["drainTimedOutGroupIds"].([]any); len(timedOut) != 0 {
+		t.Errorf("drain timed out for %v", timedOut)
+	}
+}
+
+func TestIssueServiceToken(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		secret   string
+		wantCode codes.Code
+	}{
+		{"exchange disabled", nil, "a-long-shared-secret-for-tests", codes.NotFound},
+		{"wrong secret", map[string]string{"INTERNAL_SERVICE_SECRET": "a-long-shared-secret-for-tests"}, "another-long-wrong-secret", codes.PermissionDenied},
+		{"right secret", map[string]string{"INTERNAL_SERVICE_SECRET": "a-long-shared-secret-for-tests"}, "a-long-shared-secret-for-tests", codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, _, _ := start(t, tt.env)
+			conn, err := grpcclient.Dial(a.Addrs().GRPC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			resp, err := authv1.NewAuthServiceClient(conn).IssueServiceToken(context.Background(),
+				&authv1.IssueServiceTokenRequest{Service: "session", Secret: tt.secret})
+			if got := status.Code(err); got != tt.wantCode {
+				t.Fatalf("IssueServiceToken = %v, want %v", err, tt.wantCode)
+			}
+			if tt.wantCode != codes.OK {
+				return
+			}
+			claims, err := a.verifier.VerifyToken(context.Background(), resp.GetAccessToken())
+			if err != nil || claims.Role != authn.RoleService || claims.Subject != "session" {
+				t.Errorf("token verifies as %+v, %v; want a service principal named session", claims, err)
+			}
+		})
 	}
 }

@@ -292,9 +292,9 @@ func (a *App) initSession(ctx context.Context) error {
 }
 
 // internalConn dials the module target for service-to-service calls made by caller, with a service
-// token per RPC. Service tokens are minted by the key set of a process that runs auth; a process
-// without auth has none yet (internal calls from it answer UNAUTHENTICATED; mTLS between services
-// is the planned fix, see pkg/authn).
+// token per RPC: minted by the local key set when auth runs in this process, else obtained from the
+// auth service in exchange for INTERNAL_SERVICE_SECRET. Without either, internal calls answer
+// UNAUTHENTICATED (the process logs a warning at start).
 func (a *App) internalConn(target, caller string) (*grpc.ClientConn, error) {
 	addr := a.grpcAddr
 	if !a.hasModule(target) {
@@ -304,8 +304,16 @@ func (a *App) internalConn(target, caller string) (*grpc.ClientConn, error) {
 		}
 	}
 	var opts []grpc.DialOption
-	if a.keys != nil {
+	switch {
+	case a.keys != nil:
 		opts = append(opts, grpc.WithPerRPCCredentials(authn.NewServiceCredentials(a.keys.ServiceTokenSource(caller))))
+	case a.authClient != nil && a.cfg.Auth.InternalServiceSecret != "":
+		opts = append(opts, grpc.WithPerRPCCredentials(authn.NewServiceCredentials(authn.RemoteServiceTokens{
+			Client: a.authClient, Service: caller, Secret: a.cfg.Auth.InternalServiceSecret,
+		})))
+	default:
+		a.logger.Warn("no service credentials: set INTERNAL_SERVICE_SECRET (the same on every process) so internal calls are authenticated",
+			"caller", caller, "target", target)
 	}
 	conn, err := grpcclient.Dial(addr, opts...)
 	if err != nil {

@@ -44,7 +44,8 @@ func (a *App) authOption(ctx context.Context) (grpcserver.Option, error) {
 			return nil, fmt.Errorf("dial auth at %s: %w", addr, err)
 		}
 		a.closers = append(a.closers, conn.Close)
-		verifier = authn.NewVerifier(a.cfg.JWT, authn.NewRemoteKeys(a.cfg.JWT, authv1.NewAuthServiceClient(conn)))
+		a.authClient = authv1.NewAuthServiceClient(conn)
+		verifier = authn.NewVerifier(a.cfg.JWT, authn.NewRemoteKeys(a.cfg.JWT, a.authClient))
 	}
 	a.verifier = verifier
 	ic := authn.NewInterceptor(verifier)

@@ -1752,6 +1752,112 @@ func (x *IssueStudentTokenResponse) GetClaims() *Claims {
 	return nil
 }
 
+type IssueServiceTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of the calling service, e.g. "session".
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Must equal INTERNAL_SERVICE_SECRET.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueServiceTokenRequest) Reset() {
+	*x = IssueServiceTokenRequest{}
+	mi := &file_classwaves_auth_v1_auth_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueServiceTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueServiceTokenRequest) ProtoMessage() {}
+
+func (x *IssueServiceTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_classwaves_auth_v1_auth_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueServiceTokenRequest.ProtoReflect.Descriptor instead.
+func (*IssueServiceTokenRequest) Descriptor() ([]byte, []int) {
+	return file_classwaves_auth_v1_auth_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *IssueServiceTokenRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *IssueServiceTokenRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type IssueServiceTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessToken   string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueServiceTokenResponse) Reset() {
+	*x = IssueServiceTokenResponse{}
+	mi := &file_classwaves_auth_v1_auth_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueServiceTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueServiceTokenResponse) ProtoMessage() {}
+
+func (x *IssueServiceTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_classwaves_auth_v1_auth_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueServiceTokenResponse.ProtoReflect.Descriptor instead.
+func (*IssueServiceTokenResponse) Descriptor() ([]byte, []int) {
+	return file_classwaves_auth_v1_auth_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *IssueServiceTokenResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *IssueServiceTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 var File_classwaves_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_classwaves_auth_v1_auth_proto_rawDesc = "" +
@@ -1892,7 +1998,15 @@ const file_classwaves_auth_v1_auth_proto_rawDesc = "" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
 	"\n" +
 	"expires_in\x18\x02 \x01(\x05R\texpiresIn\x122\n" +
-	"\x06claims\x18\x03 \x01(\v2\x1a.classwaves.auth.v1.ClaimsR\x06claims2\xc4\v\n" +
+	"\x06claims\x18\x03 \x01(\v2\x1a.classwaves.auth.v1.ClaimsR\x06claims\"w\n" +
+	"\x18IssueServiceTokenRequest\x127\n" +
+	"\aservice\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9-]{1,31}$R\aservice\x12\"\n" +
+	"\x06secret\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x10\x18\x80\x04R\x06secret\"y\n" +
+	"\x19IssueServiceTokenResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xb6\f\n" +
 	"\vAuthService\x12\x86\x01\n" +
 	"\fGoogleSignIn\x12'.classwaves.auth.v1.GoogleSignInRequest\x1a(.classwaves.auth.v1.GoogleSignInResponse\"#\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/api/v1/auth/google\x12\x92\x01\n" +
 	"\x0eGoogleCallback\x12).classwaves.auth.v1.GoogleCallbackRequest\x1a*.classwaves.auth.v1.GoogleCallbackResponse\")\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1e\x12\x1c/api/v1/auth/google/callback\x12\x82\x01\n" +
@@ -1904,7 +2018,8 @@ const file_classwaves_auth_v1_auth_proto_rawDesc = "" +
 	"\x11GenerateTestToken\x12,.classwaves.auth.v1.GenerateTestTokenRequest\x1a-.classwaves.auth.v1.GenerateTestTokenResponse\"0\x92A\x02b\x00\x82\xd3\xe4\x93\x02%:\x01*\" /api/v1/auth/generate-test-token\x12\x90\x01\n" +
 	"\x0eIssueTestToken\x12).classwaves.auth.v1.IssueTestTokenRequest\x1a*.classwaves.auth.v1.IssueTestTokenResponse\"'\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/api/v1/auth/test-token\x12c\n" +
 	"\vVerifyToken\x12&.classwaves.auth.v1.VerifyTokenRequest\x1a'.classwaves.auth.v1.VerifyTokenResponse\"\x03\x90\x02\x01\x12p\n" +
-	"\x11IssueStudentToken\x12,.classwaves.auth.v1.IssueStudentTokenRequest\x1a-.classwaves.auth.v1.IssueStudentTokenResponseBDZBgithub.com/classwaves/classwaves/pkg/api/classwaves/auth/v1;authv1b\x06proto3"
+	"\x11IssueStudentToken\x12,.classwaves.auth.v1.IssueStudentTokenRequest\x1a-.classwaves.auth.v1.IssueStudentTokenResponse\x12p\n" +
+	"\x11IssueServiceToken\x12,.classwaves.auth.v1.IssueServiceTokenRequest\x1a-.classwaves.auth.v1.IssueServiceTokenResponseBDZBgithub.com/classwaves/classwaves/pkg/api/classwaves/auth/v1;authv1b\x06proto3"
 
 var (
 	file_classwaves_auth_v1_auth_proto_rawDescOnce sync.Once
@@ -1918,7 +2033,7 @@ func file_classwaves_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_classwaves_auth_v1_auth_proto_rawDescData
 }
 
-var file_classwaves_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_classwaves_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_classwaves_auth_v1_auth_proto_goTypes = []any{
 	(*School)(nil),                    // 0: classwaves.auth.v1.School
 	(*Teacher)(nil),                   // 1: classwaves.auth.v1.Teacher
@@ -1947,15 +2062,17 @@ var file_classwaves_auth_v1_auth_proto_goTypes = []any{
 	(*VerifyTokenResponse)(nil),       // 24: classwaves.auth.v1.VerifyTokenResponse
 	(*IssueStudentTokenRequest)(nil),  // 25: classwaves.auth.v1.IssueStudentTokenRequest
 	(*IssueStudentTokenResponse)(nil), // 26: classwaves.auth.v1.IssueStudentTokenResponse
-	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
+	(*IssueServiceTokenRequest)(nil),  // 27: classwaves.auth.v1.IssueServiceTokenRequest
+	(*IssueServiceTokenResponse)(nil), // 28: classwaves.auth.v1.IssueServiceTokenResponse
+	(*timestamppb.Timestamp)(nil),     // 29: google.protobuf.Timestamp
 }
 var file_classwaves_auth_v1_auth_proto_depIdxs = []int32{
-	27, // 0: classwaves.auth.v1.School.created_at:type_name -> google.protobuf.Timestamp
-	27, // 1: classwaves.auth.v1.School.updated_at:type_name -> google.protobuf.Timestamp
-	27, // 2: classwaves.auth.v1.Teacher.last_login_at:type_name -> google.protobuf.Timestamp
-	27, // 3: classwaves.auth.v1.Teacher.created_at:type_name -> google.protobuf.Timestamp
-	27, // 4: classwaves.auth.v1.Claims.issued_at:type_name -> google.protobuf.Timestamp
-	27, // 5: classwaves.auth.v1.Claims.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 0: classwaves.auth.v1.School.created_at:type_name -> google.protobuf.Timestamp
+	29, // 1: classwaves.auth.v1.School.updated_at:type_name -> google.protobuf.Timestamp
+	29, // 2: classwaves.auth.v1.Teacher.last_login_at:type_name -> google.protobuf.Timestamp
+	29, // 3: classwaves.auth.v1.Teacher.created_at:type_name -> google.protobuf.Timestamp
+	29, // 4: classwaves.auth.v1.Claims.issued_at:type_name -> google.protobuf.Timestamp
+	29, // 5: classwaves.auth.v1.Claims.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 6: classwaves.auth.v1.GoogleSignInResponse.teacher:type_name -> classwaves.auth.v1.Teacher
 	0,  // 7: classwaves.auth.v1.GoogleSignInResponse.school:type_name -> classwaves.auth.v1.School
 	2,  // 8: classwaves.auth.v1.GoogleSignInResponse.tokens:type_name -> classwaves.auth.v1.TokenPair
@@ -1971,33 +2088,36 @@ var file_classwaves_auth_v1_auth_proto_depIdxs = []int32{
 	3,  // 18: classwaves.auth.v1.IssueTestTokenResponse.claims:type_name -> classwaves.auth.v1.Claims
 	3,  // 19: classwaves.auth.v1.VerifyTokenResponse.claims:type_name -> classwaves.auth.v1.Claims
 	3,  // 20: classwaves.auth.v1.IssueStudentTokenResponse.claims:type_name -> classwaves.auth.v1.Claims
-	4,  // 21: classwaves.auth.v1.AuthService.GoogleSignIn:input_type -> classwaves.auth.v1.GoogleSignInRequest
-	6,  // 22: classwaves.auth.v1.AuthService.GoogleCallback:input_type -> classwaves.auth.v1.GoogleCallbackRequest
-	8,  // 23: classwaves.auth.v1.AuthService.RefreshToken:input_type -> classwaves.auth.v1.RefreshTokenRequest
-	10, // 24: classwaves.auth.v1.AuthService.Logout:input_type -> classwaves.auth.v1.LogoutRequest
-	12, // 25: classwaves.auth.v1.AuthService.GetCurrentUser:input_type -> classwaves.auth.v1.GetCurrentUserRequest
-	14, // 26: classwaves.auth.v1.AuthService.GetCsrfToken:input_type -> classwaves.auth.v1.GetCsrfTokenRequest
-	17, // 27: classwaves.auth.v1.AuthService.GetJwks:input_type -> classwaves.auth.v1.GetJwksRequest
-	19, // 28: classwaves.auth.v1.AuthService.GenerateTestToken:input_type -> classwaves.auth.v1.GenerateTestTokenRequest
-	21, // 29: classwaves.auth.v1.AuthService.IssueTestToken:input_type -> classwaves.auth.v1.IssueTestTokenRequest
-	23, // 30: classwaves.auth.v1.AuthService.VerifyToken:input_type -> classwaves.auth.v1.VerifyTokenRequest
-	25, // 31: classwaves.auth.v1.AuthService.IssueStudentToken:input_type -> classwaves.auth.v1.IssueStudentTokenRequest
-	5,  // 32: classwaves.auth.v1.AuthService.GoogleSignIn:output_type -> classwaves.auth.v1.GoogleSignInResponse
-	7,  // 33: classwaves.auth.v1.AuthService.GoogleCallback:output_type -> classwaves.auth.v1.GoogleCallbackResponse
-	9,  // 34: classwaves.auth.v1.AuthService.RefreshToken:output_type -> classwaves.auth.v1.RefreshTokenResponse
-	11, // 35: classwaves.auth.v1.AuthService.Logout:output_type -> classwaves.auth.v1.LogoutResponse
-	13, // 36: classwaves.auth.v1.AuthService.GetCurrentUser:output_type -> classwaves.auth.v1.GetCurrentUserResponse
-	15, // 37: classwaves.auth.v1.AuthService.GetCsrfToken:output_type -> classwaves.auth.v1.GetCsrfTokenResponse
-	18, // 38: classwaves.auth.v1.AuthService.GetJwks:output_type -> classwaves.auth.v1.GetJwksResponse
-	20, // 39: classwaves.auth.v1.AuthService.GenerateTestToken:output_type -> classwaves.auth.v1.GenerateTestTokenResponse
-	22, // 40: classwaves.auth.v1.AuthService.IssueTestToken:output_type -> classwaves.auth.v1.IssueTestTokenResponse
-	24, // 41: classwaves.auth.v1.AuthService.VerifyToken:output_type -> classwaves.auth.v1.VerifyTokenResponse
-	26, // 42: classwaves.auth.v1.AuthService.IssueStudentToken:output_type -> classwaves.auth.v1.IssueStudentTokenResponse
-	32, // [32:43] is the sub-list for method output_type
-	21, // [21:32] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	29, // 21: classwaves.auth.v1.IssueServiceTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 22: classwaves.auth.v1.AuthService.GoogleSignIn:input_type -> classwaves.auth.v1.GoogleSignInRequest
+	6,  // 23: classwaves.auth.v1.AuthService.GoogleCallback:input_type -> classwaves.auth.v1.GoogleCallbackRequest
+	8,  // 24: classwaves.auth.v1.AuthService.RefreshToken:input_type -> classwaves.auth.v1.RefreshTokenRequest
+	10, // 25: classwaves.auth.v1.AuthService.Logout:input_type -> classwaves.auth.v1.LogoutRequest
+	12, // 26: classwaves.auth.v1.AuthService.GetCurrentUser:input_type -> classwaves.auth.v1.GetCurrentUserRequest
+	14, // 27: classwaves.auth.v1.AuthService.GetCsrfToken:input_type -> classwaves.auth.v1.GetCsrfTokenRequest
+	17, // 28: classwaves.auth.v1.AuthService.GetJwks:input_type -> classwaves.auth.v1.GetJwksRequest
+	19, // 29: classwaves.auth.v1.AuthService.GenerateTestToken:input_type -> classwaves.auth.v1.GenerateTestTokenRequest
+	21, // 30: classwaves.auth.v1.AuthService.IssueTestToken:input_type -> classwaves.auth.v1.IssueTestTokenRequest
+	23, // 31: classwaves.auth.v1.AuthService.VerifyToken:input_type -> classwaves.auth.v1.VerifyTokenRequest
+	25, // 32: classwaves.auth.v1.AuthService.IssueStudentToken:input_type -> classwaves.auth.v1.IssueStudentTokenRequest
+	27, // 33: classwaves.auth.v1.AuthService.IssueServiceToken:input_type -> classwaves.auth.v1.IssueServiceTokenRequest
+	5,  // 34: classwaves.auth.v1.AuthService.GoogleSignIn:output_type -> classwaves.auth.v1.GoogleSignInResponse
+	7,  // 35: classwaves.auth.v1.AuthService.GoogleCallback:output_type -> classwaves.auth.v1.GoogleCallbackResponse
+	9,  // 36: classwaves.auth.v1.AuthService.RefreshToken:output_type -> classwaves.auth.v1.RefreshTokenResponse
+	11, // 37: classwaves.auth.v1.AuthService.Logout:output_type -> classwaves.auth.v1.LogoutResponse
+	13, // 38: classwaves.auth.v1.AuthService.GetCurrentUser:output_type -> classwaves.auth.v1.GetCurrentUserResponse
+	15, // 39: classwaves.auth.v1.AuthService.GetCsrfToken:output_type -> classwaves.auth.v1.GetCsrfTokenResponse
+	18, // 40: classwaves.auth.v1.AuthService.GetJwks:output_type -> classwaves.auth.v1.GetJwksResponse
+	20, // 41: classwaves.auth.v1.AuthService.GenerateTestToken:output_type -> classwaves.auth.v1.GenerateTestTokenResponse
+	22, // 42: classwaves.auth.v1.AuthService.IssueTestToken:output_type -> classwaves.auth.v1.IssueTestTokenResponse
+	24, // 43: classwaves.auth.v1.AuthService.VerifyToken:output_type -> classwaves.auth.v1.VerifyTokenResponse
+	26, // 44: classwaves.auth.v1.AuthService.IssueStudentToken:output_type -> classwaves.auth.v1.IssueStudentTokenResponse
+	28, // 45: classwaves.auth.v1.AuthService.IssueServiceToken:output_type -> classwaves.auth.v1.IssueServiceTokenResponse
+	34, // [34:46] is the sub-list for method output_type
+	22, // [22:34] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_classwaves_auth_v1_auth_proto_init() }
@@ -2011,7 +2131,7 @@ func file_classwaves_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_classwaves_auth_v1_auth_proto_rawDesc), len(file_classwaves_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

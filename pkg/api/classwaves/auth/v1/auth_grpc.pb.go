@@ -30,6 +30,7 @@ const (
 	AuthService_IssueTestToken_FullMethodName    = "/classwaves.auth.v1.AuthService/IssueTestToken"
 	AuthService_VerifyToken_FullMethodName       = "/classwaves.auth.v1.AuthService/VerifyToken"
 	AuthService_IssueStudentToken_FullMethodName = "/classwaves.auth.v1.AuthService/IssueStudentToken"
+	AuthService_IssueServiceToken_FullMethodName = "/classwaves.auth.v1.AuthService/IssueServiceToken"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -67,6 +68,10 @@ type AuthServiceClient interface {
 	// IssueStudentToken issues a token scoped to one session and group. Internal: called by the session
 	// service when a student joins.
 	IssueStudentToken(ctx context.Context, in *IssueStudentTokenRequest, opts ...grpc.CallOption) (*IssueStudentTokenResponse, error)
+	// IssueServiceToken exchanges the shared INTERNAL_SERVICE_SECRET for a short-lived service token,
+	// so that services running in their own processes can call each other's internal RPCs. Answers
+	// NOT_FOUND when no secret is configured. No REST route.
+	IssueServiceToken(ctx context.Context, in *IssueServiceTokenRequest, opts ...grpc.CallOption) (*IssueServiceTokenResponse, error)
 }
 
 type authServiceClient struct {
@@ -187,6 +192,16 @@ func (c *authServiceClient) IssueStudentToken(ctx context.Context, in *IssueStud
 	return out, nil
 }
 
+func (c *authServiceClient) IssueServiceToken(ctx context.Context, in *IssueServiceTokenRequest, opts ...grpc.CallOption) (*IssueServiceTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueServiceTokenResponse)
+	err := c.cc.Invoke(ctx, AuthService_IssueServiceToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -222,6 +237,10 @@ type AuthServiceServer interface {
 	// IssueStudentToken issues a token scoped to one session and group. Internal: called by the session
 	// service when a student joins.
 	IssueStudentToken(context.Context, *IssueStudentTokenRequest) (*IssueStudentTokenResponse, error)
+	// IssueServiceToken exchanges the shared INTERNAL_SERVICE_SECRET for a short-lived service token,
+	// so that services running in their own processes can call each other's internal RPCs. Answers
+	// NOT_FOUND when no secret is configured. No REST route.
+	IssueServiceToken(context.Context, *IssueServiceTokenRequest) (*IssueServiceTokenResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -264,6 +283,9 @@ func (UnimplementedAuthServiceServer) VerifyToken(context.Context, *VerifyTokenR
 }
 func (UnimplementedAuthServiceServer) IssueStudentToken(context.Context, *IssueStudentTokenRequest) (*IssueStudentTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueStudentToken not implemented")
+}
+func (UnimplementedAuthServiceServer) IssueServiceToken(context.Context, *IssueServiceTokenRequest) (*IssueServiceTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueServiceToken not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -484,6 +506,24 @@ func _AuthService_IssueStudentToken_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_IssueServiceToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueServiceTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).IssueServiceToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_IssueServiceToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).IssueServiceToken(ctx, req.(*IssueServiceTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -534,6 +574,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IssueStudentToken",
 			Handler:    _AuthService_IssueStudentToken_Handler,
+		},
+		{
+			MethodName: "IssueServiceToken",
+			Handler:    _AuthService_IssueServiceToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
