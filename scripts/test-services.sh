@@ -10,7 +10,8 @@
 # cannot be had this way, nothing is printed for it and pkg/testenv falls back to starting its own
 # server from the binaries (or testcontainers), so this script never fails the build.
 #
-# --install: first install redis-server and postgresql with apt-get when their binaries are missing
+# --install: first install redis-server, postgresql (and ffmpeg, for the STT tests' decode checks)
+# with apt-get when their binaries are missing
 # (for a fresh CI machine; needs root).
 #
 # Diagnostics go to stderr; stdout carries only the export lines.
@@ -78,6 +79,8 @@ install_missing() {
 	local pkgs=()
 	command -v redis-server >/dev/null || pkgs+=(redis-server)
 	pg_bin postgres >/dev/null || pkgs+=(postgresql)
+	# The STT tests decode every audio window with ffmpeg when it is installed (fixtures are committed).
+	command -v ffmpeg >/dev/null || pkgs+=(ffmpeg)
 	((${#pkgs[@]})) || return 0
 	if [[ $(id -u) != 0 ]]; then
 		log "not root: cannot install ${pkgs[*]}"
