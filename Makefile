@@ -26,12 +26,13 @@ test:
 	npm ci --prefix services/realtime/clienttest --no-audit --no-fund --loglevel=error
 	eval "$$(bash scripts/test-services.sh)"; $(GO) test -count=1 -timeout 20m $(MODULES)
 
-## lint: buf lint, gofmt, go vet
+## lint: buf lint and format, gofmt, go vet, go.mod tidy
 lint:
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
 	@out="$$(gofmt -l $(GOFILES))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
+	$(GO) mod tidy -diff
 	cd testcontainers && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...
 
 ## generate: regenerate pkg/api and the OpenAPI document from proto/
