@@ -44,7 +44,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func parseConfig(t *testing.T, env map[string]string, args ...string) Config {
+func parseConfig(t testing.TB, env map[string]string, args ...string) Config {
 	t.Helper()
 	f := config.NewFlagSet("test", config.MapEnv(env))
 	var cfg Config
@@ -107,7 +107,7 @@ func TestResolveTargets(t *testing.T) {
 }
 
 // start runs an App on free loopback ports and stops it when the test ends.
-func start(t *testing.T, env map[string]string, args ...string) (*App, *syncBuffer, func() error) {
+func start(t testing.TB, env map[string]string, args ...string) (*App, *syncBuffer, func() error) {
 	t.Helper()
 	base := map[string]string{"PORT": "0", "GRPC_PORT": "0", "HOST": "127.0.0.1", "GRPC_HOST": "127.0.0.1",
 		"SQLITE_PATH": filepath.Join(t.TempDir(), "classwaves.db")}
@@ -141,7 +141,7 @@ func start(t *testing.T, env map[string]string, args ...string) (*App, *syncBuff
 	return a, logs, stop
 }
 
-func waitReady(t *testing.T, url string) {
+func waitReady(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -304,7 +304,7 @@ func TestReadinessGoesDownOnStop(t *testing.T) {
 }
 
 // do sends a JSON request with an optional bearer token and decodes the envelope.
-func do(t *testing.T, method, url, body, token string) (int, map[string]any) {
+func do(t testing.TB, method, url, body, token string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -327,7 +327,7 @@ func do(t *testing.T, method, url, body, token string) (int, map[string]any) {
 
 // devSignIn signs in through the dev fallback (no Google settings outside production) and returns
 // the access token.
-func devSignIn(t *testing.T, base string) string {
+func devSignIn(t testing.TB, base string) string {
 	t.Helper()
 	code, body := do(t, "POST", base+"/api/v1/auth/google", `{}`, "")
 	data, _ := body["data"].(map[string]any)

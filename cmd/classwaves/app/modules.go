@@ -137,6 +137,23 @@ type registrar interface {
 	Register(grpc.ServiceRegistrar)
 }
 
+// lifecycleService is a service with background work: migrations and workers start before the
+// process serves, and stop after it drained.
+type lifecycleService interface {
+	registrar
+	Start(context.Context) error
+	Stop(context.Context) error
+}
+
+// addService registers svc on the process's gRPC server, reports names in health and readiness,
+// and schedules its start and stop.
+func (a *App) addService(svc lifecycleService, names []string) {
+	svc.Register(a.grpc.GRPC())
+	a.localServices = append(a.localServices, names...)
+	a.starters = append(a.starters, svc.Start)
+	a.stoppers = append(a.stoppers, svc.Stop)
+}
+
 // initFuncs builds each module on the app. Server is built in App.Run before any of these.
 func (a *App) initFuncs() map[string]func(ctx context.Context) error {
 	service := func(srv registrar, names []string) func(context.Context) error {
@@ -173,10 +190,7 @@ func (a *App) initAudit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc.Register(a.grpc.GRPC())
-	a.localServices = append(a.localServices, audit.ServiceNames()...)
-	a.starters = append(a.starters, svc.Start)
-	a.stoppers = append(a.stoppers, svc.Stop)
+	a.addService(svc, audit.ServiceNames())
 	return nil
 }
 
@@ -246,10 +260,7 @@ func (a *App) initSTT(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc.Register(a.grpc.GRPC())
-	a.localServices = append(a.localServices, stt.ServiceNames()...)
-	a.starters = append(a.starters, svc.Start)
-	a.stoppers = append(a.stoppers, svc.Stop)
+	a.addService(svc, stt.ServiceNames())
 	return nil
 }
 
@@ -284,10 +295,7 @@ func (a *App) initSession(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc.Register(a.grpc.GRPC())
-	a.localServices = append(a.localServices, session.ServiceNames()...)
-	a.starters = append(a.starters, svc.Start)
-	a.stoppers = append(a.stoppers, svc.Stop)
+	a.addService(svc, session.ServiceNames())
 	return nil
 }
 

@@ -73,10 +73,7 @@ func (a *App) initAuth(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc.Register(a.grpc.GRPC())
-	a.localServices = append(a.localServices, auth.ServiceNames()...)
-	a.starters = append(a.starters, svc.Start)
-	a.stoppers = append(a.stoppers, svc.Stop)
+	a.addService(svc, auth.ServiceNames())
 	return nil
 }
 
