@@ -20,7 +20,7 @@ func FuzzRebind(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, q string) {
 		if strings.Contains(q, "$") || questionDigit.MatchString(q) {
-			t.Skip() // $ or ?<digit> in the input would make the inverse ambiguous
+			return // outside the property: $ or ?<digit> in the input would make the inverse ambiguous
 		}
 		got := rebindDollar(q)
 		if back := dollarN.ReplaceAllString(got, "?"); back != q {

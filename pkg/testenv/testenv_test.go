@@ -228,7 +228,7 @@ func TestLocalBinaries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			url, err := tt.start()
 			if errors.Is(err, errNotInstalled) {
-				t.Skipf("binary not installed: %v", err)
+				t.Skipf("%s binary not installed (scripts/test-services.sh --install, run by CI, installs it): %v", tt.name, err)
 			}
 			if err != nil {
 				t.Fatal(err)
