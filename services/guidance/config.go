@@ -25,6 +25,7 @@ const (
 	DefaultAITimeout             = 20 * time.Second
 	DefaultAIMaxRetries          = 2
 	DefaultAIConcurrency         = 8
+	DefaultAIMaxTokens           = 1024
 	DefaultSchoolDailyTokens     = 2_000_000
 )
 
@@ -87,6 +88,8 @@ type LLMConfig struct {
 	MaxRetries int
 	// Concurrency is AI_CONCURRENCY (new): requests in flight at once (default 8).
 	Concurrency int
+	// MaxTokens is AI_MAX_TOKENS (new): the completion cap of one request (default 1024).
+	MaxTokens int
 	// SchoolDailyTokenBudget is AI_SCHOOL_DAILY_TOKEN_BUDGET (new): tokens per school per UTC day
 	// (default 2,000,000; 0: unlimited).
 	SchoolDailyTokenBudget int64
@@ -110,6 +113,7 @@ func DefaultConfig() Config {
 			Timeout:                DefaultAITimeout,
 			MaxRetries:             DefaultAIMaxRetries,
 			Concurrency:            DefaultAIConcurrency,
+			MaxTokens:              DefaultAIMaxTokens,
 			SchoolDailyTokenBudget: DefaultSchoolDailyTokens,
 		},
 	}
@@ -139,6 +143,7 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 	f.DurationMS(&c.LLM.Timeout, "guidance.ai-timeout", "AI_TIMEOUT_MS", d.LLM.Timeout, "timeout of one AI request attempt")
 	f.Int(&c.LLM.MaxRetries, "guidance.ai-max-retries", "AI_MAX_RETRIES", d.LLM.MaxRetries, "retries of an AI request on 429, 5xx and timeouts")
 	f.Int(&c.LLM.Concurrency, "guidance.ai-concurrency", "AI_CONCURRENCY", d.LLM.Concurrency, "AI requests in flight at once")
+	f.Int(&c.LLM.MaxTokens, "guidance.ai-max-tokens", "AI_MAX_TOKENS", d.LLM.MaxTokens, "completion token cap of one AI request")
 	f.Int64(&c.LLM.SchoolDailyTokenBudget, "guidance.ai-school-daily-token-budget", "AI_SCHOOL_DAILY_TOKEN_BUDGET", d.LLM.SchoolDailyTokenBudget, "AI tokens per school per UTC day (0: unlimited)")
 }
 
@@ -163,6 +168,7 @@ func (c Config) Validate() error {
 		config.Positive("AI_TIMEOUT_MS", c.LLM.Timeout),
 		config.Range("AI_MAX_RETRIES", c.LLM.MaxRetries, 0, 10),
 		config.Range("AI_CONCURRENCY", c.LLM.Concurrency, 1, 1000),
+		config.Range("AI_MAX_TOKENS", c.LLM.MaxTokens, 16, 128000),
 		config.NonNegative("AI_SCHOOL_DAILY_TOKEN_BUDGET", c.LLM.SchoolDailyTokenBudget),
 	}
 	if c.EventsTopic != "" && (c.EventsTopic == c.STTTopic || c.EventsTopic == c.SessionTopic) {

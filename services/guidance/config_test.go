@@ -32,6 +32,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"AI_TIMEOUT_MS":                    "7000",
 		"AI_MAX_RETRIES":                   "1",
 		"AI_CONCURRENCY":                   "3",
+		"AI_MAX_TOKENS":                    "512",
 		"AI_SCHOOL_DAILY_TOKEN_BUDGET":     "1000",
 	}
 	f := config.NewFlagSet("test", config.MapEnv(env))
@@ -45,7 +46,7 @@ func TestConfigFromEnv(t *testing.T) {
 		PromptTTL: 2 * time.Minute, DismissCooldownFactor: 2.5, EventsTopic: "cw:guidance", STTTopic: "cw:stt",
 		SessionTopic: "cw:session", Workers: 16, SessionCacheTTL: 5 * time.Second,
 		LLM: LLMConfig{Tier1Endpoint: "http://127.0.0.1:8000/v1/chat/completions", Tier2Endpoint: "https://llm.example/v1",
-			APIKey: "k", Tier1Model: "m1", Tier2Model: "m2", Timeout: 7 * time.Second, MaxRetries: 1, Concurrency: 3,
+			APIKey: "k", Tier1Model: "m1", Tier2Model: "m2", Timeout: 7 * time.Second, MaxRetries: 1, Concurrency: 3, MaxTokens: 512,
 			SchoolDailyTokenBudget: 1000},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
