@@ -2,11 +2,7 @@ package clienttest
 
 import (
 	"context"
-	"errors"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,34 +14,14 @@ import (
 // configuration, and the same with connection state recovery on. Both also serve the test namespaces
 // /rooms and /private set up below.
 func TestOfficialClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (Node.js 20+) is required to run the socket.io-client tests: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join("node_modules", "socket.io-client", "package.json")); err != nil {
-		t.Fatalf("the npm packages are not installed: run `npm ci --prefix services/realtime/clienttest` "+
-			"from the repository root first (%v)", err)
-	}
+	node := requireNode(t)
 	// Heartbeats slower than the reference 300/200 ms, so that a loaded machine cannot time the client out.
 	base := testserver.Options{PingInterval: time.Second, PingTimeout: 5 * time.Second, ConnectTimeout: 10 * time.Second}
 	recovering := base
 	recovering.Recovery = socketio.RecoveryConfig{Enabled: true, SkipMiddlewares: true}
 	plainURL, recoveryURL := serve(t, base), serve(t, recovering)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "client.test.mjs")
-	cmd.Env = append(os.Environ(), "PLAIN_URL="+plainURL, "RECOVERY_URL="+recoveryURL, "NO_COLOR=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || testing.Verbose() {
-		t.Logf("node --test output:\n%s", out)
-	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Fatal("node --test did not finish in time")
-	}
-	if err != nil {
-		t.Fatalf("node --test failed: %v", err)
-	}
+	runNode(t, node, "client.test.mjs", "PLAIN_URL="+plainURL, "RECOVERY_URL="+recoveryURL)
 }
 
 // serve starts the conformance handler with the test namespaces on a loopback port and returns its URL.

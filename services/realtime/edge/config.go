@@ -1,7 +1,3 @@
-// Package edge is the ClassWaves side of the realtime edge: the /sessions and /guidance Socket.IO
-// namespaces (JWT handshake auth, session and group rooms, REST-first session control), fan-out of bus
-// events (session:events, stt:events) to those rooms, and audio ingress to the stt service over one
-// StreamAudio stream per group. The protocol itself lives in package socketio.
 package edge
 
 import (
@@ -18,8 +14,10 @@ const SchemaVersion = "1.0"
 
 // Default bus topics.
 const (
-	DefaultSessionEventsTopic = busevents.SessionTopic
-	DefaultSTTEventsTopic     = busevents.STTTopic
+	DefaultSessionEventsTopic   = busevents.SessionTopic
+	DefaultSTTEventsTopic       = busevents.STTTopic
+	DefaultGuidanceEventsTopic  = busevents.GuidanceTopic
+	DefaultAnalyticsEventsTopic = busevents.AnalyticsTopic
 )
 
 // Config configures an Edge.
@@ -31,13 +29,28 @@ type Config struct {
 	OrderedEmits bool
 	// UnifiedSTT accepts audio on /sessions (WS_UNIFIED_STT, default true); off, audio events are refused.
 	UnifiedSTT bool
-	// GuidanceCanonical makes /guidance the only namespace for AI insight events (GUIDANCE_CANONICAL).
+	// GuidanceCanonical makes /guidance the only namespace for AI insight events (GUIDANCE_CANONICAL);
+	// off (the default), ai:tier1:insight and ai:tier2:insight also go to the session room on /sessions.
 	GuidanceCanonical bool
+	// AnalyticsUseNamespaced sends analytics:finalized and analytics:failed to the session room on
+	// /sessions only (ANALYTICS_USE_NAMESPACED, default true); off, they also go to the session room on
+	// /guidance.
+	AnalyticsUseNamespaced bool
 	// MaxAudioChunkBytes is the hard cap of one audio:chunk (WS_MAX_AUDIO_CHUNK_BYTES, default 2 MiB).
 	MaxAudioChunkBytes int
-	// SessionEventsTopic and STTEventsTopic are the bus topics fanned out to clients.
-	SessionEventsTopic string
-	STTEventsTopic     string
+	// SessionEventsTopic, STTEventsTopic, GuidanceEventsTopic and AnalyticsEventsTopic are the bus
+	// topics fanned out to clients.
+	SessionEventsTopic   string
+	STTEventsTopic       string
+	GuidanceEventsTopic  string
+	AnalyticsEventsTopic string
+	// RecoveryWindow is how long a disconnected socket can come back with its id, rooms and the events
+	// it missed (Socket.IO connection state recovery; WS_RECOVERY_WINDOW, default 2m). 0 turns recovery
+	// off.
+	RecoveryWindow time.Duration
+	// RecoveryMaxPackets bounds the events kept for recovery per namespace (WS_RECOVERY_MAX_PACKETS,
+	// default 10000); a client whose last event fell out of them gets a new session.
+	RecoveryMaxPackets int
 	// RPCTimeout bounds each call to the session service (default 5s).
 	RPCTimeout time.Duration
 	// PingInterval and PingTimeout tune Engine.IO heartbeats (defaults 25s and 20s).
@@ -71,15 +84,20 @@ type Config struct {
 // DefaultConfig returns the defaults RegisterFlags sets.
 func DefaultConfig() Config {
 	return Config{
-		OrderedEmits:       true,
-		UnifiedSTT:         true,
-		GuidanceCanonical:  false,
-		MaxAudioChunkBytes: 2 << 20,
-		SessionEventsTopic: DefaultSessionEventsTopic,
-		STTEventsTopic:     DefaultSTTEventsTopic,
-		RPCTimeout:         5 * time.Second,
-		PingInterval:       25 * time.Second,
-		PingTimeout:        20 * time.Second,
+		OrderedEmits:           true,
+		UnifiedSTT:             true,
+		GuidanceCanonical:      false,
+		AnalyticsUseNamespaced: true,
+		MaxAudioChunkBytes:     2 << 20,
+		SessionEventsTopic:     DefaultSessionEventsTopic,
+		STTEventsTopic:         DefaultSTTEventsTopic,
+		GuidanceEventsTopic:    DefaultGuidanceEventsTopic,
+		AnalyticsEventsTopic:   DefaultAnalyticsEventsTopic,
+		RecoveryWindow:         2 * time.Minute,
+		RecoveryMaxPackets:     10000,
+		RPCTimeout:             5 * time.Second,
+		PingInterval:           25 * time.Second,
+		PingTimeout:            20 * time.Second,
 
 		MaxAudioEventsPerSec:      20,
 		MaxAudioBytesPerSec:       1 << 20,
@@ -100,12 +118,22 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 		"accept audio:chunk on the /sessions namespace and stream it to stt")
 	f.Bool(&c.GuidanceCanonical, "realtime.guidance-canonical", "GUIDANCE_CANONICAL", d.GuidanceCanonical,
 		"emit AI insights only on the /guidance namespace")
+	f.Bool(&c.AnalyticsUseNamespaced, "realtime.analytics-use-namespaced", "ANALYTICS_USE_NAMESPACED",
+		d.AnalyticsUseNamespaced, "emit analytics:finalized and analytics:failed on /sessions only (off: also on /guidance)")
 	f.Int(&c.MaxAudioChunkBytes, "realtime.max-audio-chunk-bytes", "WS_MAX_AUDIO_CHUNK_BYTES", d.MaxAudioChunkBytes,
 		"hard cap in bytes of one audio:chunk")
 	f.String(&c.SessionEventsTopic, "realtime.session-events-topic", "REALTIME_SESSION_EVENTS_TOPIC", d.SessionEventsTopic,
 		"bus topic of session events fanned out to sockets")
 	f.String(&c.STTEventsTopic, "realtime.stt-events-topic", "REALTIME_STT_EVENTS_TOPIC", d.STTEventsTopic,
 		"bus topic of stt events fanned out to sockets")
+	f.String(&c.GuidanceEventsTopic, "realtime.guidance-events-topic", "REALTIME_GUIDANCE_EVENTS_TOPIC",
+		d.GuidanceEventsTopic, "bus topic of guidance events (insights, teacher prompts) fanned out to sockets")
+	f.String(&c.AnalyticsEventsTopic, "realtime.analytics-events-topic", "REALTIME_ANALYTICS_EVENTS_TOPIC",
+		d.AnalyticsEventsTopic, "bus topic of analytics events (finalization, summaries) fanned out to sockets")
+	f.Duration(&c.RecoveryWindow, "realtime.recovery-window", "WS_RECOVERY_WINDOW", d.RecoveryWindow,
+		"how long a disconnected socket can recover its rooms and missed events (0: recovery off)")
+	f.Int(&c.RecoveryMaxPackets, "realtime.recovery-max-packets", "WS_RECOVERY_MAX_PACKETS", d.RecoveryMaxPackets,
+		"events kept per namespace for connection state recovery")
 	f.Duration(&c.RPCTimeout, "realtime.rpc-timeout", "REALTIME_RPC_TIMEOUT", d.RPCTimeout,
 		"timeout of each call from the edge to the session service")
 	f.Duration(&c.PingInterval, "realtime.ping-interval", "WS_PING_INTERVAL", d.PingInterval, "Engine.IO ping interval")
@@ -132,8 +160,14 @@ func (c Config) Validate() error {
 	if c.MaxAudioChunkBytes <= 0 {
 		errs = append(errs, fmt.Errorf("edge: MaxAudioChunkBytes must be positive, got %d", c.MaxAudioChunkBytes))
 	}
-	if c.SessionEventsTopic == "" || c.STTEventsTopic == "" {
+	if c.SessionEventsTopic == "" || c.STTEventsTopic == "" || c.GuidanceEventsTopic == "" || c.AnalyticsEventsTopic == "" {
 		errs = append(errs, errors.New("edge: event topics must be set"))
+	}
+	if c.RecoveryWindow < 0 {
+		errs = append(errs, fmt.Errorf("edge: WS_RECOVERY_WINDOW must not be negative, got %v", c.RecoveryWindow))
+	}
+	if c.RecoveryWindow > 0 && c.RecoveryMaxPackets <= 0 {
+		errs = append(errs, fmt.Errorf("edge: WS_RECOVERY_MAX_PACKETS must be positive, got %d", c.RecoveryMaxPackets))
 	}
 	if c.RPCTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("edge: RPCTimeout must be positive, got %v", c.RPCTimeout))

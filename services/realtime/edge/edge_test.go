@@ -99,8 +99,25 @@ func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
 // newEnvWith is newEnv with the edge's configuration adjusted by tune (when not nil).
 func newEnvWith(t *testing.T, tune func(*edge.Config)) *env {
 	t.Helper()
-	ctx := context.Background()
-	keys, err := token.NewKeySet(ctx, token.DefaultConfig(), authn.DefaultConfig(), token.NewMemoryStore())
+	b, err := inproc.New(inproc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return newDeps(t).edge(t, b, tune)
+}
+
+// deps are what edges under test share: token keys and the fake session and stt services.
+type deps struct {
+	keys     *token.KeySet
+	cc       *grpc.ClientConn
+	sessions *fakeSessions
+	stt      *fakeSTT
+}
+
+func newDeps(t *testing.T) *deps {
+	t.Helper()
+	keys, err := token.NewKeySet(context.Background(), token.DefaultConfig(), authn.DefaultConfig(), token.NewMemoryStore())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,22 +136,23 @@ func newEnvWith(t *testing.T, tune func(*edge.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cc.Close() })
-	b, err := inproc.New(inproc.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	return &deps{keys: keys, cc: cc, sessions: fs, stt: fstt}
+}
+
+// edge starts an edge on b with d's services, its configuration adjusted by tune (when not nil).
+func (d *deps) edge(t *testing.T, b bus.Bus, tune func(*edge.Config), opts ...edge.Option) *env {
+	t.Helper()
 	cfg := edge.DefaultConfig()
 	cfg.MaxAudioChunkBytes = 1024
 	if tune != nil {
 		tune(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	e, err := edge.New(cfg, keys.Verifier(), sessionv1.NewSessionServiceClient(cc), sttv1.NewSttServiceClient(cc), b, nil, reg)
+	e, err := edge.New(cfg, d.keys.Verifier(), sessionv1.NewSessionServiceClient(d.cc), sttv1.NewSttServiceClient(d.cc), b, nil, reg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Start(ctx); err != nil {
+	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(e.Handler())
@@ -145,7 +163,7 @@ func newEnvWith(t *testing.T, tune func(*edge.Config)) *env {
 		hs.Close()
 	})
 	return &env{ws: "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket",
-		edge: e, reg: reg, keys: keys, bus: b, sessions: fs, stt: fstt}
+		edge: e, reg: reg, keys: d.keys, bus: b, sessions: d.sessions, stt: d.stt}
 }
 
 func (v *env) teacherToken(t *testing.T) string {

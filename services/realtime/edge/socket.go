@@ -61,7 +61,19 @@ func connOf(s *socketio.Socket) *conn {
 	return c
 }
 
-// authenticate is the namespace middleware: it verifies auth.token and attaches the principal.
+// studentsRoom holds every student socket of /sessions, so that teacher-only broadcasts to a session
+// room (AI insights, analytics) can leave students out (Except). Rooms survive recovery.
+const studentsRoom = "role:student"
+
+// isStaff reports whether r is a staff role (teacher, admin, super admin).
+func isStaff(r authn.Role) bool {
+	return r == authn.RoleTeacher || r == authn.RoleAdmin || r == authn.RoleSuperAdmin
+}
+
+// authenticate is the namespace middleware: it verifies auth.token and attaches the principal. /guidance
+// is for staff only: students are refused there. A recovered socket keeps the connection state it had
+// (principal, trace id, authorized sessions and groups), provided the token it reconnects with names the
+// same principal; a different one is refused.
 func (e *Edge) authenticate(ctx context.Context, s *socketio.Socket) error {
 	hs := s.Handshake()
 	raw, _ := hs.Auth["token"].(string)
@@ -77,6 +89,19 @@ func (e *Edge) authenticate(ctx context.Context, s *socketio.Socket) error {
 		e.logger.Debug("ws: refused handshake", "namespace", s.Namespace().Name(), "err", err)
 		return unauthorized
 	}
+	if s.Namespace().Name() == NamespaceGuidance && !isStaff(p.Role) {
+		e.logger.Debug("ws: refused non-staff on /guidance", "role", string(p.Role))
+		return &socketio.ConnectError{Message: "forbidden", Data: map[string]any{"code": CodeForbidden}}
+	}
+	if s.Recovered() {
+		prev := connOf(s)
+		if prev == nil || !samePrincipal(prev.principal, p) {
+			e.logger.Warn("ws: refused recovery with another principal", "namespace", s.Namespace().Name(),
+				"socketId", s.ID())
+			return unauthorized
+		}
+		return nil
+	}
 	tid, _ := hs.Auth["traceId"].(string)
 	if tid == "" {
 		tid = hs.Header.Get("X-Trace-Id")
@@ -84,8 +109,7 @@ func (e *Edge) authenticate(ctx context.Context, s *socketio.Socket) error {
 	if tid == "" || len(tid) > maxTraceIDLen {
 		tid = traceid.New()
 	}
-	s.SetData(&conn{principal: p, traceID: tid, sessions: map[string]string{}, groups: map[string]string{},
-		audio: map[string]*audioStream{}})
+	s.SetData(newConn(p, tid))
 	return nil
 }
 
@@ -95,8 +119,12 @@ func (e *Edge) onConnection(ns string, s *socketio.Socket) {
 		s.Disconnect(false)
 		return
 	}
+	if !s.Recovered() && c.principal.Role == authn.RoleStudent {
+		s.Join(studentsRoom)
+	}
 	e.metrics.connections.WithLabelValues(ns).Inc()
-	e.logger.Info("ws:connect", "namespace", ns, "userId", c.principal.Subject, "socketId", s.ID(), "traceId", c.traceID)
+	e.logger.Info("ws:connect", "namespace", ns, "userId", c.principal.Subject, "socketId", s.ID(), "traceId", c.traceID,
+		"recovered", s.Recovered())
 	s.OnDisconnect(func(reason string) {
 		e.metrics.disconnects.WithLabelValues(ns).Inc()
 		e.logger.Info("ws:disconnect", "namespace", ns, "userId", c.principal.Subject, "socketId", s.ID(),
@@ -119,7 +147,7 @@ func (e *Edge) onConnection(ns string, s *socketio.Socket) {
 	}
 	e.emit(s, "ws:connected", map[string]any{
 		"traceId": c.traceID, "schemaVersion": SchemaVersion, "namespace": ns, "userId": c.principal.Subject,
-		"role": string(c.principal.Role),
+		"role": string(c.principal.Role), "recovered": s.Recovered(),
 	})
 }
 
@@ -249,6 +277,12 @@ func (e *Edge) onSessionJoin(ev *socketio.Event, c *conn) {
 	p, ok := decodeIDs(ev, "sessionId")
 	if !ok || !validID(p.SessionID) {
 		e.fail(ev, c, CodeInvalidPayload, "sessionId must be a UUID")
+		return
+	}
+	if ev.Socket().Namespace().Name() == NamespaceGuidance && !isStaff(c.principal.Role) {
+		// Unreachable through the handshake (authenticate refuses students on /guidance); kept so that
+		// teacher guidance can never reach a student socket.
+		e.fail(ev, c, CodeForbidden, "guidance is for staff only")
 		return
 	}
 	resp, code, msg := e.authorize(c, p.SessionID, "")

@@ -16,6 +16,11 @@ type BroadcastOptions struct {
 	Except   []string // rooms whose sockets are skipped (a socket's id is a room)
 	Volatile bool     // skip recipients that are not writable; never kept for recovery
 	Local    bool     // this server's sockets only: a distributed adapter must not fan it out
+	// Key names the broadcast across replicas: replicas of one application that make the same broadcast
+	// (for example each emitting one event of a shared bus) give it the same key, and a distributed
+	// adapter then keeps it for recovery once, under one offset shared by every replica. The
+	// MemoryAdapter ignores it.
+	Key string
 }
 
 // Session is a disconnected socket's state kept for connection state recovery.
@@ -30,10 +35,11 @@ type Session struct {
 }
 
 // Adapter keeps a namespace's rooms and delivers its broadcasts. The default MemoryAdapter serves one
-// process; a distributed adapter (for example over Redis) embeds a MemoryAdapter for local delivery and
-// room bookkeeping, and overrides Broadcast to also publish packets (unless opts.Local) to the other
-// replicas, which deliver them with their own MemoryAdapter.Broadcast and opts.Local set. Its recovery
-// methods then use shared storage, so that a client can recover on another replica.
+// process; a distributed adapter (for example over Redis) embeds a MemoryAdapter for local delivery
+// (Deliver) and room bookkeeping, and overrides Broadcast either to also publish packets (unless
+// opts.Local) to the other replicas, which deliver them locally, or, when every replica makes the same
+// broadcasts itself (opts.Key names them), to order them through shared storage as package redisadapter
+// does. Its recovery methods then use shared storage, so that a client can recover on another replica.
 type Adapter interface {
 	// AddAll adds socket sid to rooms.
 	AddAll(sid string, rooms []string)
@@ -226,8 +232,7 @@ func (a *MemoryAdapter) matchLocked(opts BroadcastOptions, f func(sid string)) {
 // never waits for a slow client. With recovery on, storing and delivering a packet happen under the
 // adapter's lock, so that every recipient sees stored packets in offset order.
 func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
-	store := a.recovery.Enabled && (p.Type == PacketEvent || p.Type == PacketBinaryEvent) &&
-		!p.HasID && !opts.Volatile
+	store := a.recovery.Enabled && Recoverable(p, opts)
 	if store {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -236,6 +241,20 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
 		a.mu.RLock()
 		defer a.mu.RUnlock()
 	}
+	a.deliverLocked(p, opts)
+	return nil
+}
+
+// Deliver sends p to this server's sockets matching opts, as is: it is neither kept for recovery nor
+// given an offset. A distributed adapter that keeps packets elsewhere delivers with it.
+func (a *MemoryAdapter) Deliver(p *Packet, opts BroadcastOptions) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	a.deliverLocked(p, opts)
+}
+
+// deliverLocked queues p on the matching sockets' connections; a.mu is held.
+func (a *MemoryAdapter) deliverLocked(p *Packet, opts BroadcastOptions) {
 	msgs := p.Messages()
 	a.ns.mu.RLock()
 	defer a.ns.mu.RUnlock()
@@ -244,7 +263,6 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
 			s.write(msgs, opts.Volatile)
 		}
 	})
-	return nil
 }
 
 // storeLocked appends the next offset to p's arguments, keeps the result and returns it.
@@ -253,7 +271,7 @@ func (a *MemoryAdapter) storeLocked(p *Packet, opts BroadcastOptions) *Packet {
 	a.sweepLocked(now)
 	offset := a.epoch + strconv.FormatUint(a.nextSeq, 36)
 	a.nextSeq++
-	stored := withOffset(p, offset)
+	stored := p.WithOffset(offset)
 	a.packets = append(a.packets, storedPacket{
 		at: now, rooms: slices.Clone(opts.Rooms), except: slices.Clone(opts.Except), packet: stored,
 	})
@@ -264,8 +282,9 @@ func (a *MemoryAdapter) storeLocked(p *Packet, opts BroadcastOptions) *Packet {
 	return stored
 }
 
-// withOffset returns a copy of event packet p with offset appended to its arguments.
-func withOffset(p *Packet, offset string) *Packet {
+// WithOffset returns a copy of event packet p with offset appended to its arguments, as connection state
+// recovery sends it (the client takes the last string argument of every event as its offset).
+func (p *Packet) WithOffset(offset string) *Packet {
 	data := bytes.TrimRight(p.Data, " \t\r\n")
 	if len(data) < 2 || data[len(data)-1] != ']' {
 		return p // not an array; cannot happen for packets built by this package
@@ -376,3 +395,9 @@ func includes(rooms []string, sp storedPacket) bool {
 
 // Close implements Adapter.
 func (a *MemoryAdapter) Close() error { return nil }
+
+// Recoverable reports whether a broadcast of p with opts is kept for connection state recovery (given
+// recovery is on): an event without acknowledgement id that is not volatile.
+func Recoverable(p *Packet, opts BroadcastOptions) bool {
+	return (p.Type == PacketEvent || p.Type == PacketBinaryEvent) && !p.HasID && !opts.Volatile
+}

@@ -7,8 +7,10 @@
 // new Socket. Sockets receive events (On) and emit them (Emit, EmitAck, EmitWithAck), with
 // acknowledgements, binary attachments ([]byte arguments) both ways, rooms (Join, Leave, To) and volatile
 // emits. Broadcasts go through the namespace's Adapter: the default MemoryAdapter delivers on this
-// process only; a distributed adapter (for example over Redis) can embed it and fan broadcasts out to
-// other replicas.
+// process only; a distributed adapter can embed it (MemoryAdapter.Deliver sends a packet to this
+// process's sockets) and keep recovery state in shared storage, as package redisadapter does. A
+// broadcast's Key (BroadcastOperator.Key) names it across replicas that each make it, so that such an
+// adapter keeps it once under one offset.
 //
 // With Config.Recovery enabled the server implements connection state recovery as npm socket.io v4 does
 // with connectionStateRecovery: event packets carry an offset, the adapter keeps a bounded buffer of them,

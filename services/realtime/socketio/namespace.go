@@ -151,6 +151,7 @@ type BroadcastOperator struct {
 	except   []string
 	volatile bool
 	local    bool
+	key      string
 }
 
 // To adds target rooms (a socket in any of them receives the broadcast once).
@@ -178,6 +179,12 @@ func (b BroadcastOperator) Local() BroadcastOperator {
 	return b
 }
 
+// Key names the broadcast across replicas (see BroadcastOptions.Key).
+func (b BroadcastOperator) Key(key string) BroadcastOperator {
+	b.key = key
+	return b
+}
+
 // Emit sends event with args to the matching sockets. With Config.OrderedEmits, broadcasts to the same
 // rooms are serialized, so every recipient sees them in one order.
 func (b BroadcastOperator) Emit(event string, args ...any) error {
@@ -190,7 +197,7 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 		defer unlock()
 	}
 	return b.ns.adapter.Broadcast(p, BroadcastOptions{
-		Rooms: b.rooms, Except: b.except, Volatile: b.volatile, Local: b.local,
+		Rooms: b.rooms, Except: b.except, Volatile: b.volatile, Local: b.local, Key: b.key,
 	})
 }
 

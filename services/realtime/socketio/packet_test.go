@@ -252,11 +252,11 @@ func TestWithOffset(t *testing.T) {
 	}
 	for _, tt := range tests {
 		p := &Packet{Type: PacketEvent, Data: json.RawMessage(tt.in)}
-		if got := string(withOffset(p, "o1").Data); got != tt.want {
-			t.Errorf("withOffset(%s) = %s, want %s", tt.in, got, tt.want)
+		if got := string(p.WithOffset("o1").Data); got != tt.want {
+			t.Errorf("WithOffset(%s) = %s, want %s", tt.in, got, tt.want)
 		}
 		if string(p.Data) != tt.in {
-			t.Errorf("withOffset modified its input: %s", p.Data)
+			t.Errorf("WithOffset modified its input: %s", p.Data)
 		}
 	}
 }

@@ -177,6 +177,12 @@ func NewServer(cfg Config) (*Server, error) {
 // ServeHTTP serves the Engine.IO transports that carry Socket.IO.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
+// Recovery returns the connection state recovery settings, defaults applied.
+func (s *Server) Recovery() RecoveryConfig { return s.cfg.Recovery }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
 // Engine returns the underlying Engine.IO server.
 func (s *Server) Engine() *engineio.Server { return s.engine }
 
