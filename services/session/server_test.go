@@ -405,6 +405,17 @@ func TestRealtimeAuthorizeAndPurge(t *testing.T) {
 	if err != nil || len(ctxResp.Session.Groups) != 3 || ctxResp.Session.LearningObjectives[0] != "light reactions" {
 		t.Fatalf("GetSessionContext = %v, %v", ctxResp, err)
 	}
+	// Analysis needs the members (names to redact, join times): the context carries them.
+	var names []string
+	for _, g := range ctxResp.Session.Groups {
+		for _, m := range g.Members {
+			names = append(names, m.DisplayName)
+		}
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"Ava", "Ben"}) {
+		t.Errorf("GetSessionContext members = %v, want [Ava Ben]", names)
+	}
 
 	if _, err := h.client.EndSession(asTeacher1, &sessionv1.EndSessionRequest{SessionId: s.Id}); err != nil {
 		t.Fatal(err)

@@ -639,7 +639,8 @@ func (s *Service) AuthorizeRealtimeJoin(ctx context.Context, p authn.Principal, 
 	return d, nil
 }
 
-// SessionContext answers what analysis needs about a session (internal; no ownership check).
+// SessionContext answers what analysis needs about a session, groups with their members (internal; no
+// ownership check).
 func (s *Service) SessionContext(ctx context.Context, id string) (Session, error) {
 	sess, err := s.store.GetSession(ctx, id)
 	if errors.Is(err, errNotFound) {
@@ -648,7 +649,7 @@ func (s *Service) SessionContext(ctx context.Context, id string) (Session, error
 	if err != nil {
 		return Session{}, err
 	}
-	sess.Groups, err = s.store.ListGroups(ctx, id, false)
+	sess.Groups, err = s.store.ListGroups(ctx, id, true)
 	return sess, err
 }
 
