@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	authv1 "github.com/classwaves/classwaves/pkg/api/classwaves/auth/v1"
@@ -45,6 +46,8 @@ type App struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	grpcAddr string
+	// healthConns are the connections /health/components probes, by address.
+	healthConns map[string]*grpc.ClientConn
 
 	db    *store.DB
 	bus   bus.Bus
@@ -134,7 +137,7 @@ func (a *App) init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.grpc = grpcserver.New(grpcserver.DefaultConfig(), a.logger, grpcserver.WithUnbuiltNote(unbuiltNote), authOpt)
+	a.grpc = grpcserver.New(grpcserver.DefaultConfig(), a.logger, authOpt)
 	a.httpMux.Handle("/metrics", telemetry.MetricsHandler(a.registry))
 	a.httpMux.HandleFunc("/", envelope.NotFound)
 

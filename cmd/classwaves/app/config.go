@@ -14,9 +14,11 @@ import (
 	"github.com/classwaves/classwaves/pkg/store"
 	"github.com/classwaves/classwaves/pkg/telemetry"
 	"github.com/classwaves/classwaves/pkg/traceid"
+	"github.com/classwaves/classwaves/services/analytics"
 	"github.com/classwaves/classwaves/services/audit"
 	"github.com/classwaves/classwaves/services/auth"
 	"github.com/classwaves/classwaves/services/auth/token"
+	"github.com/classwaves/classwaves/services/guidance"
 	"github.com/classwaves/classwaves/services/realtime/edge"
 	"github.com/classwaves/classwaves/services/session"
 	"github.com/classwaves/classwaves/services/stt"
@@ -45,6 +47,11 @@ type Config struct {
 	STT       stt.Config
 	Session   session.Config
 	Realtime  edge.Config
+	Guidance  guidance.Config
+	Analytics analytics.Config
+	// DatabricksToken is DATABRICKS_TOKEN: the AI endpoints' key when AI_API_KEY is unset
+	// (Databricks Model Serving).
+	DatabricksToken string
 	// Upstreams are the gRPC addresses of services that do not run in this process.
 	Upstreams UpstreamConfig
 }
@@ -91,6 +98,9 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 	c.Session.RegisterFlags(f)
 	c.Realtime = edge.DefaultConfig()
 	c.Realtime.RegisterFlags(f)
+	c.Guidance.RegisterFlags(f)
+	c.Analytics.RegisterFlags(f)
+	f.String(&c.DatabricksToken, "databricks-token", "DATABRICKS_TOKEN", "", "Databricks token, used for the AI endpoints when AI_API_KEY is unset")
 	c.Upstreams = UpstreamConfig{}
 	for _, up := range gateway.Upstreams() {
 		addr := new(string)
@@ -116,7 +126,8 @@ func (c *Config) Validate() error {
 		c.JWT.Validate(),
 		c.RateLimit.Validate(),
 	}
-	errs = append(errs, c.sttConfig().Validate(), c.Session.Validate(), c.realtimeConfig().Validate())
+	errs = append(errs, c.sttConfig().Validate(), c.Session.Validate(), c.realtimeConfig().Validate(),
+		c.Guidance.Validate(), c.Analytics.Validate())
 	authCfg := c.Auth
 	authCfg.Environment = c.Environment
 	errs = append(errs, authCfg.Validate())

@@ -51,7 +51,7 @@ const eventTopicWindow = 100000
 
 // busModules are the modules that publish or consume events: split across processes they need a
 // shared (Redis) bus.
-var busModules = []string{Audit, STT, Session, Realtime}
+var busModules = []string{Audit, STT, Session, Guidance, Analytics, Realtime}
 
 // validateInfra checks what depends on the set of modules: a module that uses the bus, run
 // without every other module, needs REDIS_URL.
@@ -107,10 +107,13 @@ func (a *App) eventBus(ctx context.Context) (bus.Bus, error) {
 		ib, err := inproc.New(inproc.Options{
 			Topics: map[string]inproc.TopicOptions{
 				auditTopic: {MaxLen: backlog, Overflow: inproc.RejectNew},
-				// Event topics are read by fan-out subscribers, which never acknowledge: keep a
-				// bounded window (it also serves replay after a reconnect).
-				a.cfg.STT.EventsTopic:     {MaxLen: eventTopicWindow, Overflow: inproc.TrimOldest},
-				a.cfg.Session.EventsTopic: {MaxLen: eventTopicWindow, Overflow: inproc.TrimOldest},
+				// Event topics are read by fan-out subscribers (the edge), which never acknowledge,
+				// and by consumer groups (guidance, analytics): keep a bounded window (it also
+				// serves replay after a reconnect).
+				a.cfg.STT.EventsTopic:       {MaxLen: eventTopicWindow, Overflow: inproc.TrimOldest},
+				a.cfg.Session.EventsTopic:   {MaxLen: eventTopicWindow, Overflow: inproc.TrimOldest},
+				a.cfg.Guidance.EventsTopic:  {MaxLen: eventTopicWindow, Overflow: inproc.TrimOldest},
+				a.cfg.Analytics.EventsTopic: {MaxLen: eventTopicWindow, Overflow: inproc.TrimOldest},
 			},
 			Logger: a.logger,
 		})
@@ -129,9 +132,11 @@ func (a *App) eventBus(ctx context.Context) (bus.Bus, error) {
 			// stored); XADD MAXLEN would silently trim unstored events, so the cap here is only a
 			// memory guard at twice the backlog.
 			Topics: map[string]redisbus.TopicOptions{
-				auditTopic:                {MaxLen: 2 * int64(backlog)},
-				a.cfg.STT.EventsTopic:     {MaxLen: eventTopicWindow},
-				a.cfg.Session.EventsTopic: {MaxLen: eventTopicWindow},
+				auditTopic:                  {MaxLen: 2 * int64(backlog)},
+				a.cfg.STT.EventsTopic:       {MaxLen: eventTopicWindow},
+				a.cfg.Session.EventsTopic:   {MaxLen: eventTopicWindow},
+				a.cfg.Guidance.EventsTopic:  {MaxLen: eventTopicWindow},
+				a.cfg.Analytics.EventsTopic: {MaxLen: eventTopicWindow},
 			},
 			Logger: a.logger,
 		}, client)

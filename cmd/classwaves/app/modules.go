@@ -16,9 +16,7 @@ import (
 	sttv1 "github.com/classwaves/classwaves/pkg/api/classwaves/stt/v1"
 	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/grpcclient"
-	"github.com/classwaves/classwaves/services/analytics"
 	"github.com/classwaves/classwaves/services/audit"
-	"github.com/classwaves/classwaves/services/guidance"
 	"github.com/classwaves/classwaves/services/realtime/edge"
 	"github.com/classwaves/classwaves/services/session"
 	"github.com/classwaves/classwaves/services/stt"
@@ -63,19 +61,6 @@ var descriptions = map[string]string{
 	Realtime:  "Socket.IO edge at /socket.io/ (namespaces /sessions, /guidance)",
 	Gateway:   "REST edge at /api/v1/** (grpc-gateway), OpenAPI document",
 	All:       "every module in one process (default)",
-}
-
-// unbuilt says, per gRPC service, which issue builds it; RPCs still answering UNIMPLEMENTED carry
-// this note so a caller knows the gap is known and where it is closed.
-var unbuilt = map[string]string{
-	"classwaves.guidance.v1.GuidanceService":   "it lands with the Guidance service issue",
-	"classwaves.analytics.v1.AnalyticsService": "it lands with the Analytics service issue",
-}
-
-// unbuiltNote maps "/pkg.Service/Method" to its note.
-func unbuiltNote(fullMethod string) string {
-	svc, _, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
-	return unbuilt[svc]
 }
 
 // ModuleNames lists the user-visible modules, sorted.
@@ -156,19 +141,12 @@ func (a *App) addService(svc lifecycleService, names []string) {
 
 // initFuncs builds each module on the app. Server is built in App.Run before any of these.
 func (a *App) initFuncs() map[string]func(ctx context.Context) error {
-	service := func(srv registrar, names []string) func(context.Context) error {
-		return func(context.Context) error {
-			srv.Register(a.grpc.GRPC())
-			a.localServices = append(a.localServices, names...)
-			return nil
-		}
-	}
 	return map[string]func(context.Context) error{
 		Auth:      a.initAuth,
 		Session:   a.initSession,
 		STT:       a.initSTT,
-		Guidance:  service(guidance.New(), guidance.ServiceNames()),
-		Analytics: service(analytics.New(), analytics.ServiceNames()),
+		Guidance:  a.initGuidance,
+		Analytics: a.initAnalytics,
 		Audit:     a.initAudit,
 		Realtime:  a.initRealtime,
 		Gateway:   a.initGateway,
@@ -347,8 +325,17 @@ func (a *App) initRealtime(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// With Redis, connection state recovery is shared, so a client recovers on any replica.
+	var opts []edge.Option
+	if a.cfg.Redis.URL != "" {
+		client, err := a.redisClient(ctx)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, edge.WithRedis(client, a.cfg.Redis.KeyPrefix))
+	}
 	e, err := edge.New(a.cfg.realtimeConfig(), a.verifier, sessionv1.NewSessionServiceClient(sessionConn),
-		sttv1.NewSttServiceClient(sttConn), b, a.logger, a.registry)
+		sttv1.NewSttServiceClient(sttConn), b, a.logger, a.registry, opts...)
 	if err != nil {
 		return err
 	}
