@@ -3,7 +3,9 @@
 package httpserver
 
 import (
+	"bufio"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -52,11 +54,31 @@ func recoverer(logger *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status code for the access log; Unwrap keeps Flusher and Hijacker
-// reachable through http.ResponseController.
+// statusRecorder remembers the status code for the access log. It implements Hijack and Flush
+// itself, because WebSocket upgraders (gorilla/websocket) and streaming handlers assert
+// w.(http.Hijacker) and w.(http.Flusher) directly; Unwrap serves http.ResponseController.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+}
+
+var (
+	_ http.Hijacker = (*statusRecorder)(nil)
+	_ http.Flusher  = (*statusRecorder)(nil)
+)
+
+// Hijack hands the connection over (a WebSocket upgrade); the access log records 101.
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err == nil && s.status == 0 {
+		s.status = http.StatusSwitchingProtocols
+	}
+	return conn, brw, err
+}
+
+// Flush sends buffered data to the client (long-polling, server-sent streams).
+func (s *statusRecorder) Flush() {
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/classwaves/classwaves/pkg/logging"
 	"github.com/classwaves/classwaves/pkg/telemetry"
 	"github.com/classwaves/classwaves/pkg/traceid"
+	"github.com/gorilla/websocket"
 )
 
 type lockedBuffer struct {
@@ -80,4 +82,57 @@ func TestHandler(t *testing.T) {
 			t.Errorf("no access log line for req-7 in:\n%s", logs.String())
 		}
 	})
+}
+
+// TestWebSocketUpgradeThroughTheChain: every wrapper on the way hands the connection over, so a
+// WebSocket upgrade (the Socket.IO edge) works behind the access log and metrics (regression: the
+// access log's recorder hid http.Hijacker and every upgrade answered 400).
+func TestWebSocketUpgradeThroughTheChain(t *testing.T) {
+	logs := &lockedBuffer{}
+	logger, err := logging.New(logs, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgrader := websocket.Upgrader{}
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := w.(http.Flusher); !ok {
+			t.Error("the handler's ResponseWriter is not an http.Flusher")
+		}
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return // the upgrader has answered the error
+		}
+		defer c.Close()
+		typ, msg, err := c.ReadMessage()
+		if err == nil {
+			_ = c.WriteMessage(typ, msg)
+		}
+	})
+	srv := httptest.NewServer(Handler(logger, telemetry.NewHTTPMetrics(telemetry.NewRegistry(telemetry.Config{DefaultMetricsDisabled: true})), echo))
+	defer srv.Close()
+	c, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatalf("upgrade through the handler chain: %v (HTTP %v)", err, resp.Status)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "ping" {
+		t.Fatalf("echo = %q, %v", msg, err)
+	}
+	c.Close()
+	// The access log records the upgrade as 101.
+	deadline := time.Now().Add(5 * time.Second)
+	logged := func() string {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		return logs.String()
+	}
+	for !strings.Contains(logged(), `"statusCode":101`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no 101 access log line in:\n%s", logged())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -65,6 +65,37 @@ func silenceSignal(acts []Activity, turns int) bool {
 	return silence >= analyzer.SilenceAlertSeconds
 }
 
+// minTranscribableSpeech is the speech in a window below which no transcript is expected.
+const minTranscribableSpeech = 1.0 // seconds
+
+// awaitingTranscript says whether a span should wait for transcripts still on their way: stt
+// publishes a window's speech activity when the window closes and its transcript only after the
+// transcription call (seconds later), so a window with speech, no transcript overlapping it, that
+// closed less than grace ago, is most likely being transcribed. Analysing then would report
+// "speech but nothing transcribed" and move the cursor past the words. After grace (transcription
+// off, failed or over budget) the span is analysed with what it has.
+func awaitingTranscript(acts []Activity, turns []Turn, now time.Time, grace time.Duration) bool {
+	if grace <= 0 {
+		return false
+	}
+	for _, a := range acts {
+		if a.SpeechSeconds < minTranscribableSpeech || now.Sub(a.WindowEnd) >= grace {
+			continue
+		}
+		covered := false
+		for _, t := range turns {
+			if t.WindowStart.Before(a.WindowEnd) && t.WindowEnd.After(a.WindowStart) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return true
+		}
+	}
+	return false
+}
+
 func toAnalyzerTurns(ts []Turn) []analyzer.Turn {
 	out := make([]analyzer.Turn, len(ts))
 	for i, t := range ts {
@@ -110,6 +141,9 @@ func (s *Service) analyseSpan(ctx context.Context, info *sessionInfo, r spanRequ
 	}
 	if len(turns) == 0 && len(acts) == 0 {
 		return tier1Result{}, errNothingToAnalyse
+	}
+	if !force && r.moveCursor && awaitingTranscript(acts, turns, s.now(), s.cfg.TranscriptGrace) {
+		return tier1Result{}, errNothingToAnalyse // the transcript's event schedules the group again
 	}
 	words := 0
 	for _, t := range turns {

@@ -26,6 +26,7 @@ const (
 	DefaultAIMaxRetries          = 2
 	DefaultAIConcurrency         = 8
 	DefaultAIMaxTokens           = 1024
+	DefaultTranscriptGrace       = 20 * time.Second
 	DefaultSchoolDailyTokens     = 2_000_000
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 	// (teacher, school, objectives, names) is reused before it is asked again; a status change
 	// refreshes it at once (default 30000).
 	SessionCacheTTL time.Duration
+	// TranscriptGrace is GUIDANCE_TRANSCRIPT_GRACE_MS (new): how long a window with speech but no
+	// transcript yet holds its span's Tier 1 analysis back, waiting for the transcription
+	// (default 20000; 0 analyses at once).
+	TranscriptGrace time.Duration
 	// LLM holds the settings of the LLM analyzer; the guidance service only reports whether an
 	// endpoint is configured, the process wiring builds the analyzer from them.
 	LLM LLMConfig
@@ -109,6 +114,7 @@ func DefaultConfig() Config {
 		SessionTopic:          DefaultSessionTopic,
 		Workers:               DefaultWorkers,
 		SessionCacheTTL:       DefaultSessionCacheTTL,
+		TranscriptGrace:       DefaultTranscriptGrace,
 		LLM: LLMConfig{
 			Timeout:                DefaultAITimeout,
 			MaxRetries:             DefaultAIMaxRetries,
@@ -135,6 +141,7 @@ func (c *Config) RegisterFlags(f *config.FlagSet) {
 	f.String(&c.SessionTopic, "guidance.session-topic", "SESSION_EVENTS_TOPIC", d.SessionTopic, "bus topic of session status events (read)")
 	f.Int(&c.Workers, "guidance.workers", "GUIDANCE_WORKERS", d.Workers, "groups handled at once by one process")
 	f.DurationMS(&c.SessionCacheTTL, "guidance.session-cache-ttl", "GUIDANCE_SESSION_CACHE_TTL_MS", d.SessionCacheTTL, "how long a session's context is reused")
+	f.DurationMS(&c.TranscriptGrace, "guidance.transcript-grace", "GUIDANCE_TRANSCRIPT_GRACE_MS", d.TranscriptGrace, "how long a window with speech waits for its transcript before Tier 1 analyses the span without it")
 	f.String(&c.LLM.Tier1Endpoint, "guidance.ai-tier1-endpoint", "AI_TIER1_ENDPOINT", "", "OpenAI-compatible chat endpoint for Tier 1 (empty: built-in analyzer)")
 	f.String(&c.LLM.Tier2Endpoint, "guidance.ai-tier2-endpoint", "AI_TIER2_ENDPOINT", "", "OpenAI-compatible chat endpoint for Tier 2 (empty: built-in analyzer)")
 	f.String(&c.LLM.APIKey, "guidance.ai-api-key", "AI_API_KEY", "", "API key of the AI endpoints")
@@ -163,6 +170,7 @@ func (c Config) Validate() error {
 		config.Required("GUIDANCE_EVENTS_TOPIC", c.EventsTopic),
 		config.Required("STT_EVENTS_TOPIC", c.STTTopic),
 		config.Required("SESSION_EVENTS_TOPIC", c.SessionTopic),
+		config.Range("GUIDANCE_TRANSCRIPT_GRACE_MS", c.TranscriptGrace, 0, 10*time.Minute),
 		config.Range("GUIDANCE_WORKERS", c.Workers, 1, 256),
 		config.Range("GUIDANCE_SESSION_CACHE_TTL_MS", c.SessionCacheTTL, 0, time.Hour),
 		config.Positive("AI_TIMEOUT_MS", c.LLM.Timeout),

@@ -33,6 +33,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"AI_MAX_RETRIES":                   "1",
 		"AI_CONCURRENCY":                   "3",
 		"AI_MAX_TOKENS":                    "512",
+		"GUIDANCE_TRANSCRIPT_GRACE_MS":     "7000",
 		"AI_SCHOOL_DAILY_TOKEN_BUDGET":     "1000",
 	}
 	f := config.NewFlagSet("test", config.MapEnv(env))
@@ -44,7 +45,7 @@ func TestConfigFromEnv(t *testing.T) {
 	want := Config{
 		Tier1Interval: 20 * time.Second, Tier1MinWords: 5, Tier2Interval: time.Minute, PromptCooldown: 30 * time.Second,
 		PromptTTL: 2 * time.Minute, DismissCooldownFactor: 2.5, EventsTopic: "cw:guidance", STTTopic: "cw:stt",
-		SessionTopic: "cw:session", Workers: 16, SessionCacheTTL: 5 * time.Second,
+		SessionTopic: "cw:session", Workers: 16, SessionCacheTTL: 5 * time.Second, TranscriptGrace: 7 * time.Second,
 		LLM: LLMConfig{Tier1Endpoint: "http://127.0.0.1:8000/v1/chat/completions", Tier2Endpoint: "https://llm.example/v1",
 			APIKey: "k", Tier1Model: "m1", Tier2Model: "m2", Timeout: 7 * time.Second, MaxRetries: 1, Concurrency: 3, MaxTokens: 512,
 			SchoolDailyTokenBudget: 1000},

@@ -270,10 +270,13 @@ func withDB(db *store.DB) harnessOption      { return func(h *harness) { h.db = 
 func withConsumer(name string) harnessOption { return func(h *harness) { h.consumer = name } }
 func deferStart() harnessOption              { return func(h *harness) { h.deferred = true } }
 
-// testConfig is DefaultConfig with a single worker count suited to tests.
+// testConfig is DefaultConfig with a worker count suited to tests and no transcript grace: the
+// tests feed transcripts and speech activity themselves, in the order they choose
+// (TestTranscriptGrace covers the grace).
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.Workers = 4
+	cfg.TranscriptGrace = 0
 	return cfg
 }
 

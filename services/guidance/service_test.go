@@ -497,3 +497,46 @@ func TestEmitFailures(t *testing.T) {
 		t.Errorf("%d insights stored, want 2", len(stored.GetTier1()))
 	}
 }
+
+// TestTranscriptGrace: stt publishes a window's speech activity before its transcript (the
+// transcription call sits between them). A span whose speech has no transcript yet waits for it,
+// so the analysis measures the words instead of reporting "speech but nothing transcribed"; once
+// the grace has passed (transcription off or failing) the span is analysed without them.
+func TestTranscriptGrace(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) {
+		c.Tier1Interval = 10 * time.Second
+		c.Tier1MinWords = 5
+		c.TranscriptGrace = 20 * time.Second
+	})
+	sess := newSession(teacher1, schoolA, 1, "explain how plants use light energy to make glucose")
+	h.sessions.put(sess)
+	group := sess.Groups[0].Id
+	base := h.clock.Now()
+	h.restart(func() {})
+
+	// The window closed a second ago; its transcript is on its way.
+	h.clock.Add(16 * time.Second)
+	h.activity(sess, group, newID(), base, base.Add(15*time.Second), 12, 3, 1)
+	h.drained(h.cfg.STTTopic)
+	if n := len(h.events.insights(sess.Id, 1)); n != 0 {
+		t.Fatalf("%d insights before the transcript arrived, want 0 (the span waits for it)", n)
+	}
+	h.transcript(sess, group, newID(), "Plants use light energy from the sun to make glucose in their leaves.", base, base.Add(15*time.Second))
+	eventually(t, "the analysis with the transcript", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
+	if ins := insightOf(t, h.events.insights(sess.Id, 1)[0]); ins.GetMetrics().GetTopicalFocus() == 0 || len(ins.GetEvidence()) == 0 {
+		t.Errorf("the analysis did not measure the transcript: %v", ins)
+	}
+
+	// Transcription never comes (off, failed): after the grace the span is analysed without it.
+	next := base.Add(15 * time.Second)
+	h.activity(sess, group, newID(), next, next.Add(15*time.Second), 12, 3, 1)
+	h.drained(h.cfg.STTTopic)
+	if n := len(h.events.insights(sess.Id, 1)); n != 1 {
+		t.Fatalf("%d insights inside the grace, want still 1", n)
+	}
+	h.clock.Add(40 * time.Second) // the second window closed 26 s ago
+	later := next.Add(15 * time.Second)
+	h.activity(sess, group, newID(), later, later.Add(15*time.Second), 0.5, 14.5, 10)
+	eventually(t, "the analysis after the grace", func() bool { return len(h.events.insights(sess.Id, 1)) == 2 })
+}
