@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -238,12 +239,20 @@ func (e *Edge) receiveAudio(a *audioStream, c *conn, release func()) {
 }
 
 func (e *Edge) onAudioChunk(ev *socketio.Event, c *conn) {
+	// audioData is a binary attachment (a Buffer), taken as is; a base64 string is accepted too.
 	var p struct {
-		GroupID   string `json:"groupId"`
-		AudioData []byte `json:"audioData"`
+		GroupID   string          `json:"groupId"`
+		Audio     json.RawMessage `json:"audioData"`
+		AudioData []byte          `json:"-"`
 	}
-	if ev.Args.Len() < 1 || ev.Args.Decode(0, &p) != nil || p.GroupID == "" {
+	if ev.Args.Len() < 1 || json.Unmarshal(ev.Args.Raw(0), &p) != nil || p.GroupID == "" {
 		e.audioFail(ev, c, p.GroupID, CodeInvalidPayload, "groupId and audioData are required")
+		return
+	}
+	if data, ok := ev.Args.Attachment(p.Audio); ok {
+		p.AudioData = data
+	} else if len(p.Audio) > 0 && json.Unmarshal(p.Audio, &p.AudioData) != nil {
+		e.audioFail(ev, c, p.GroupID, CodeInvalidPayload, "audioData must be binary (a Buffer) or base64")
 		return
 	}
 	if !e.cfg.UnifiedSTT {

@@ -222,6 +222,22 @@ func TestArgs(t *testing.T) {
 	if _, ok := args.Bytes(2); ok {
 		t.Error("Bytes(2) reported a number as binary")
 	}
+	// Attachment takes a Buffer out of an object field without decoding the rest.
+	var fields struct {
+		Audio json.RawMessage `json:"audio"`
+	}
+	if err := json.Unmarshal(args.Raw(0), &fields); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := args.Attachment(fields.Audio); !ok || !cmp.Equal(b, []byte{1, 2}) {
+		t.Errorf("Attachment(audio) = %v, %v; want [1 2]", b, ok)
+	}
+	for _, raw := range []string{`7`, `"x"`, `{"_placeholder":true,"num":2}`, `{"_placeholder":true,"num":-1}`,
+		`{"_placeholder":false,"num":0}`, `{"_placeholder":true,"num":"0"}`, `{"_placeholder":true`} {
+		if b, ok := args.Attachment(json.RawMessage(raw)); ok {
+			t.Errorf("Attachment(%s) = %v, want no attachment", raw, b)
+		}
+	}
 	var n int
 	if err := args.Decode(2, &n); err != nil || n != 7 {
 		t.Errorf("Decode(2) = %d, %v", n, err)
