@@ -137,18 +137,26 @@ type Window struct {
 	// Activity is the window's voice activity (see DetectSpeech), measured as the samples
 	// arrived; nil for Opus.
 	Activity *Activity
+	// pooled is set when File's buffer is recycled on Release.
+	pooled bool
 }
 
 // Filename is the name the window is uploaded under, e.g. "window.webm".
 func (w *Window) Filename() string { return "window." + w.Format.Extension() }
 
-// Release zeroes the window's audio and drops it, so no audio outlives the window in memory.
+// Release zeroes the window's audio and drops it, so no audio outlives the window in memory. The
+// zeroed buffer of a PCM16 or WAV window serves a later window: nothing may use File or PCM after
+// Release.
 func (w *Window) Release() {
 	if w == nil {
 		return
 	}
-	clear(w.File)
-	w.File, w.PCM = nil, nil
+	if w.pooled && w.File != nil {
+		putBuffer(w.File)
+	} else {
+		clear(w.File)
+	}
+	w.File, w.PCM, w.pooled = nil, nil, false
 }
 
 // Assembler aggregates one stream's chunks into windows. It is not safe for concurrent use.
@@ -236,6 +244,13 @@ func Inspect(file []byte) (Info, error) {
 		if h.open {
 			return Info{}, corrupt("the WAV data is shorter than its header says (or of unknown size)")
 		}
+		// The header says it all: PCM samples cannot be malformed, and reading them (as an
+		// assembler would) only costs a copy of the file.
+		frames := h.dataLen / h.format.blockAlign
+		if frames == 0 {
+			return Info{}, corrupt("the file holds no audio")
+		}
+		return Info{Format: f, Duration: time.Duration(frames) * time.Second / time.Duration(h.format.rate)}, nil
 	}
 	a, err := New(f, Options{})
 	if err != nil {

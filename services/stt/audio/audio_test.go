@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -451,5 +452,108 @@ func TestDetect(t *testing.T) {
 	}
 	if _, err := Inspect(fixture(t, "speech.ogg")[:3000]); err == nil {
 		t.Error("Inspect accepted a truncated Ogg file")
+	}
+}
+
+// TestWindowBuffersAreZeroedAndRecycled: a released window's buffer is zeroed to its capacity
+// before it serves another window; a buffer that had to grow leaves no copy of the audio
+// behind; windows recycled through the pool hold exactly their own audio.
+func TestWindowBuffersAreZeroedAndRecycled(t *testing.T) {
+	const rate = 16000
+	second := make([]byte, 2*rate)
+	for i := range second {
+		second[i] = byte(i%251 + 1) // never zero
+	}
+	allZero := func(b []byte) bool { return !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) }
+
+	a, err := New(FormatPCM16, Options{SampleRate: rate, WindowHint: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	for range 2 {
+		if err := a.Append(second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := a.Cut()
+	backing := w.File[:cap(w.File)]
+	if !w.pooled {
+		t.Fatal("a 2 s window at 16 kHz is not recycled")
+	}
+	w.Release()
+	if !allZero(backing) {
+		t.Error("a released window's buffer still holds audio")
+	}
+
+	// Past the window's capacity the buffer grows; the old one is zeroed.
+	pa := a.(*pcmAssembler)
+	if err := a.Append(second); err != nil {
+		t.Fatal(err)
+	}
+	old := pa.buf[:cap(pa.buf)]
+	big := bytes.Repeat(second, 3)
+	if err := a.Append(big); err != nil {
+		t.Fatal(err)
+	}
+	if !allZero(old) {
+		t.Error("growing the window buffer left a copy of the audio in the old one")
+	}
+	w = a.Cut()
+	if want := append(slices.Clone(second), big...); !bytes.Equal(w.PCM, want) {
+		t.Errorf("the grown window holds %d bytes, want the %d appended", len(w.PCM), len(want))
+	}
+	w.Release()
+
+	// Recycled buffers carry nothing from their previous windows.
+	for i := range 20 {
+		if err := a.Append(second[:2*(i+1)]); err != nil {
+			t.Fatal(err)
+		}
+		w := a.Cut()
+		if !bytes.Equal(w.PCM, second[:2*(i+1)]) || !bytes.Equal(w.File, EncodeWAV(second[:2*(i+1)], rate)) {
+			t.Fatalf("window %d does not hold exactly its own audio", i)
+		}
+		if rest := w.File[len(w.File):cap(w.File)]; !allZero(rest) {
+			t.Fatalf("window %d's buffer holds stale bytes past its audio", i)
+		}
+		w.Release()
+	}
+
+	// The free list keeps no more buffers than there are open streams.
+	var windows []*Window
+	for range 5 {
+		b, err := New(FormatPCM16, Options{SampleRate: rate, WindowHint: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Append(second); err != nil {
+			t.Fatal(err)
+		}
+		windows = append(windows, b.Cut())
+		b.Release()
+	}
+	for _, w := range windows {
+		w.Release()
+	}
+	windowBuffers.mu.Lock()
+	defer windowBuffers.mu.Unlock()
+	if windowBuffers.count > windowBuffers.streams {
+		t.Errorf("the free list holds %d buffers for %d open streams", windowBuffers.count, windowBuffers.streams)
+	}
+}
+
+func TestInspectWAV(t *testing.T) {
+	pcm := make([]byte, 2*16000/2) // 0.5 s
+	info, err := Inspect(EncodeWAV(pcm, 16000))
+	if err != nil || info.Format != FormatWAV || info.Duration != 500*time.Millisecond {
+		t.Errorf("Inspect(0.5 s WAV) = %+v, %v; want WAV of 500ms", info, err)
+	}
+	if _, err := Inspect(EncodeWAV(nil, 16000)); !isReason(err, ReasonCorrupt) {
+		t.Errorf("Inspect(WAV without samples) = %v, want %s", err, ReasonCorrupt)
+	}
+	truncated := EncodeWAV(pcm, 16000)[:100]
+	if _, err := Inspect(truncated); !isReason(err, ReasonCorrupt) {
+		t.Errorf("Inspect(truncated WAV) = %v, want %s", err, ReasonCorrupt)
 	}
 }

@@ -75,12 +75,20 @@ func newSpeechMeter(rate int) *speechMeter {
 	return &speechMeter{rate: rate, frameLen: max(1, int(int64(rate)*int64(vadFrame)/int64(time.Second)))}
 }
 
-// write adds mono signed 16-bit little-endian samples (a trailing odd byte is ignored).
+// write adds mono signed 16-bit little-endian samples (a trailing odd byte is ignored). It runs
+// on every chunk of every stream, so the inner loop is kept tight: a frame's samples at a time.
 func (m *speechMeter) write(pcm []byte) {
-	for i := 0; i+1 < len(pcm); i += 2 {
-		s := int64(int16(binary.LittleEndian.Uint16(pcm[i:])))
-		m.sum += s * s
-		m.n++
+	m.samples += len(pcm) / 2
+	for len(pcm) >= 2 {
+		take := min(m.frameLen-m.n, len(pcm)/2)
+		frame := pcm[:2*take]
+		sum := m.sum
+		for i := 0; i+1 < len(frame); i += 2 {
+			s := int64(int16(binary.LittleEndian.Uint16(frame[i:])))
+			sum += s * s
+		}
+		m.sum, m.n = sum, m.n+take
+		pcm = pcm[2*take:]
 		if m.n == m.frameLen {
 			ms := float64(m.sum) / float64(m.frameLen) / (32768 * 32768)
 			e := -100.0
@@ -91,7 +99,6 @@ func (m *speechMeter) write(pcm []byte) {
 			m.sum, m.n = 0, 0
 		}
 	}
-	m.samples += len(pcm) / 2
 }
 
 func (m *speechMeter) reset() {

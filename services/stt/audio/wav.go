@@ -3,6 +3,7 @@ package audio
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -161,6 +162,85 @@ func parseWAVFmt(b []byte) (wavFormat, error) {
 	return f, nil
 }
 
+// windowBuffers recycles the buffers of PCM windows: a window's buffer is zeroed when the window
+// is released and serves a later window, so steady streaming neither allocates (nor zeroes, nor
+// page-faults in) a fresh window-sized buffer per window. It is a free list rather than a
+// sync.Pool because windows close in waves (every STT_WINDOW_SECONDS) and a pool is emptied by
+// the garbage collections in between. It keeps at most one free buffer per open PCM stream, so
+// what it holds is bounded by the streams, and shrinks as they end. Only zeroed buffers are kept.
+var windowBuffers = &bufferList{free: map[int][][]byte{}}
+
+type bufferList struct {
+	mu sync.Mutex
+	// free holds zeroed buffers by capacity; count is how many, streams the open PCM streams.
+	free    map[int][][]byte
+	count   int
+	streams int
+}
+
+// minPooledBuffer is the smallest buffer worth recycling (a second of 16 kHz audio).
+const minPooledBuffer = 32 << 10
+
+// getBuffer returns an empty window buffer (the header reserved) of capacity n, and whether it
+// comes from (and goes back to) windowBuffers.
+func getBuffer(n int) (buf []byte, pooled bool) {
+	if n < minPooledBuffer {
+		return make([]byte, wavHeaderLen, n), false
+	}
+	l := windowBuffers
+	l.mu.Lock()
+	if bufs := l.free[n]; len(bufs) > 0 {
+		buf = bufs[len(bufs)-1]
+		bufs[len(bufs)-1] = nil
+		l.free[n] = bufs[:len(bufs)-1]
+		l.count--
+	}
+	l.mu.Unlock()
+	if buf == nil {
+		buf = make([]byte, 0, n)
+	}
+	return buf[:wavHeaderLen], true
+}
+
+// putBuffer zeroes buf (all of it, past its length too) and keeps it unless the list already
+// holds one per open stream.
+func putBuffer(buf []byte) {
+	buf = buf[:cap(buf)]
+	clear(buf)
+	l := windowBuffers
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.count >= l.streams {
+		return // left to the garbage collector
+	}
+	l.free[cap(buf)] = append(l.free[cap(buf)], buf[:0])
+	l.count++
+}
+
+// streamOpened and streamClosed count the open PCM streams; a closing stream's share of free
+// buffers is dropped.
+func (l *bufferList) streamOpened() {
+	l.mu.Lock()
+	l.streams++
+	l.mu.Unlock()
+}
+
+func (l *bufferList) streamClosed() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.streams--
+	for l.count > l.streams {
+		for c, bufs := range l.free {
+			if len(bufs) > 0 {
+				bufs[len(bufs)-1] = nil
+				l.free[c] = bufs[:len(bufs)-1]
+				l.count--
+				break
+			}
+		}
+	}
+}
+
 // pcmAssembler builds WAV windows of mono signed 16-bit samples, from raw PCM16 or from WAV.
 type pcmAssembler struct {
 	format Format
@@ -171,33 +251,60 @@ type pcmAssembler struct {
 	hasSrc bool
 	// carry holds the bytes of a partial frame left by the last chunk.
 	carry []byte
-	// buf is the open window: wavHeaderLen bytes reserved for the header, then samples.
+	// buf is the open window: wavHeaderLen bytes reserved for the header, then samples. pooled
+	// is set when it is recycled through windowBuffers.
 	buf    []byte
+	pooled bool
 	hint   time.Duration
 	sealed *Window
+	// released is set once Release ran (the stream no longer counts for windowBuffers).
+	released bool
 	// meter measures the open window's voice activity as samples arrive.
 	meter *speechMeter
 }
 
 func newPCMAssembler(f Format, rate int, hint time.Duration) *pcmAssembler {
 	a := &pcmAssembler{format: f, rate: rate, hint: hint}
+	windowBuffers.streamOpened()
 	if f == FormatPCM16 {
 		a.src = wavFormat{rate: rate, channels: 1, bits: 16, blockAlign: 2}
 		a.hasSrc = true
 		a.meter = newSpeechMeter(rate)
 	}
-	a.buf = a.newBuf()
+	a.newBuf()
 	return a
 }
 
-// newBuf returns an empty window buffer sized for a whole window at the stream's rate.
-func (a *pcmAssembler) newBuf() []byte {
+// newBuf gives the assembler an empty window buffer sized for a whole window at the stream's
+// rate, and a little more (a chunk may take the window past its length).
+func (a *pcmAssembler) newBuf() {
 	n := 0
 	if a.rate > 0 && a.hint > 0 {
-		n = int(a.hint.Seconds()*float64(a.rate)*2) + 4096
+		n = int(a.hint.Seconds()*float64(a.rate)*2) + 8192
 	}
-	buf := make([]byte, wavHeaderLen, wavHeaderLen+n)
-	return buf
+	a.buf, a.pooled = getBuffer(wavHeaderLen + n)
+}
+
+// dropBuf zeroes the window buffer and recycles it when it came from the pool.
+func (a *pcmAssembler) dropBuf() {
+	if a.pooled {
+		putBuffer(a.buf)
+	} else {
+		clear(a.buf)
+	}
+	a.buf, a.pooled = nil, false
+}
+
+// reserve makes room for n more bytes in the window buffer. A buffer that must grow is copied
+// and the old one zeroed: no copy of the audio is left behind in memory.
+func (a *pcmAssembler) reserve(n int) {
+	if len(a.buf)+n <= cap(a.buf) {
+		return
+	}
+	grown := make([]byte, len(a.buf), max(2*cap(a.buf), len(a.buf)+n))
+	copy(grown, a.buf)
+	a.dropBuf()
+	a.buf = grown
 }
 
 func (a *pcmAssembler) Format() Format { return a.format }
@@ -239,7 +346,8 @@ func (a *pcmAssembler) Append(chunk []byte) error {
 		}
 		if a.rate != h.format.rate {
 			a.rate = h.format.rate
-			a.buf = a.newBuf()
+			a.dropBuf() // empty: the window was sealed above, or held nothing
+			a.newBuf()
 			a.meter = newSpeechMeter(a.rate)
 		}
 		a.src, a.hasSrc = h.format, true
@@ -288,12 +396,14 @@ func (a *pcmAssembler) convert(data []byte) {
 	defer func() { a.meter.write(a.buf[start:]) }()
 	f := a.src
 	if f.channels == 1 && f.bits == 16 && !f.float {
+		a.reserve(len(data))
 		a.buf = append(a.buf, data...)
 		return
 	}
 	bps := f.bits / 8
 	frames := len(data) / f.blockAlign
-	a.buf = append(a.buf, make([]byte, frames*2)...)
+	a.reserve(frames * 2)
+	a.buf = a.buf[:start+frames*2]
 	out := a.buf[start:]
 	for i := range frames {
 		frame := data[i*f.blockAlign : (i+1)*f.blockAlign]
@@ -350,8 +460,9 @@ func (a *pcmAssembler) cutWindow() *Window {
 		PCM:        file[wavHeaderLen:],
 		SampleRate: a.rate,
 		Activity:   &act,
+		pooled:     a.pooled,
 	}
-	a.buf = a.newBuf()
+	a.newBuf()
 	a.meter.reset()
 	return w
 }
@@ -365,8 +476,12 @@ func (a *pcmAssembler) TakeSealed() *Window {
 }
 
 func (a *pcmAssembler) Release() {
-	clear(a.buf)
+	a.dropBuf()
 	clear(a.carry)
 	a.sealed.Release()
 	a.buf, a.carry, a.sealed = make([]byte, wavHeaderLen), nil, nil
+	if !a.released {
+		a.released = true
+		windowBuffers.streamClosed()
+	}
 }

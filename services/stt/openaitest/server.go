@@ -53,6 +53,13 @@ type Request struct {
 	Info  audio.Info
 	// Authorization is the header as sent.
 	Authorization string
+	// Seq is the request's place among the accepted requests, from 1.
+	Seq int
+	// Received is when the request reached the server (before its body was read); Answered when
+	// the server finished writing its answer (zero while it has not, or when the client went
+	// away first). Answered-Received is the server's share of a call, which load tests subtract
+	// from end-to-end times.
+	Received, Answered time.Time
 }
 
 // Reply is how the server answers one request.
@@ -116,8 +123,9 @@ type Server struct {
 	// Models are the models served (default whisper-1, gpt-4o-transcribe,
 	// gpt-4o-mini-transcribe).
 	Models []string
-	// DiscardAudio drops each request's audio once checked, instead of keeping it in
-	// Requests (for load tests).
+	// DiscardAudio drops each request's audio once checked and answered by the responder,
+	// instead of keeping it in Requests (for load tests). The responder's Request.Audio is then
+	// valid only during the call: its buffer serves later requests.
 	DiscardAudio bool
 
 	srv *httptest.Server
@@ -212,6 +220,7 @@ var (
 )
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/audio/transcriptions" {
 		s.refuse(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "",
 			fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path))
@@ -229,16 +238,42 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			"Invalid Content-Type header (expected multipart/form-data with a boundary)")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxFileBytes+(1<<20)+1))
-	if err != nil {
+	// With DiscardAudio (load tests) the body and the file are read into recycled buffers,
+	// returned once the request is answered: a test server that allocates a window-sized
+	// buffer or two per request would take the cores from the service it is there to test.
+	s.mu.Lock()
+	discard := s.DiscardAudio
+	s.mu.Unlock()
+	newBuf := func() *bytes.Buffer { return new(bytes.Buffer) }
+	var pooled []*bytes.Buffer
+	release := func() {
+		for _, b := range pooled {
+			buffers.put(b)
+		}
+		pooled = nil
+	}
+	defer release()
+	if discard {
+		newBuf = func() *bytes.Buffer {
+			b := buffers.get()
+			pooled = append(pooled, b)
+			return b
+		}
+	}
+	buf := newBuf()
+	if r.ContentLength > 0 && r.ContentLength <= MaxFileBytes+(1<<20) {
+		buf.Grow(int(r.ContentLength) + 1) // read in one allocation
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, MaxFileBytes+(1<<20)+1)); err != nil {
 		return
 	}
+	body := buf.Bytes()
 	if len(body) > MaxFileBytes+(1<<20) {
 		s.refuse(w, http.StatusRequestEntityTooLarge, "server_error", "", "",
 			fmt.Sprintf("Maximum content size limit (%d) exceeded (%d bytes read)", MaxFileBytes, len(body)))
 		return
 	}
-	req, status, param, msg := parseForm(body, params["boundary"])
+	req, status, param, msg := parseForm(body, params["boundary"], newBuf)
 	if msg == "" {
 		msg, param, status = s.check(&req)
 	}
@@ -247,13 +282,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Authorization = auth
+	req.Received = received
 
 	s.mu.Lock()
-	if s.DiscardAudio {
-		req.Audio = nil
-	}
-	s.requests = append(s.requests, req)
-	n := len(s.requests)
+	n := len(s.requests) + 1
+	req.Seq = n
 	s.inflight++
 	s.maxInflight = max(s.maxInflight, s.inflight)
 	var reply Reply
@@ -265,17 +298,63 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		reply = Reply{Response: Said(fmt.Sprintf("window %d", n), req.Info.Duration.Seconds())}
 	}
+	if discard {
+		req.Audio = nil
+	}
+	s.requests = append(s.requests, req)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inflight--
-		s.mu.Unlock()
-	}()
-	s.answer(w, r.Context(), req, reply)
+	release() // before the answer's delay: nothing reads the body or the file any more
+	answered := s.answer(w, r.Context(), req, reply)
+	// Answered is recorded before the answer (still in the handler's buffer) is flushed, so it
+	// is known by the time the client has the answer.
+	s.mu.Lock()
+	s.inflight--
+	if answered {
+		s.requests[n-1].Answered = time.Now()
+	}
+	s.mu.Unlock()
+	if f, ok := w.(http.Flusher); ok && answered {
+		f.Flush()
+	}
 }
 
-// parseForm reads the multipart body into a Request; msg is empty when it is well-formed.
-func parseForm(body []byte, boundary string) (req Request, status int, param, msg string) {
+// buffers recycles request bodies and files under DiscardAudio. It is a free list, not a
+// sync.Pool: load tests send windows in waves, and the collections between two waves would empty
+// a pool, so that every wave allocated (and page-faulted in) its buffers anew.
+var buffers bufferList
+
+// maxFreeBuffers bounds the free list (a thousand in-flight windows, body and file each).
+const maxFreeBuffers = 2048
+
+type bufferList struct {
+	mu   sync.Mutex
+	free []*bytes.Buffer
+}
+
+func (l *bufferList) get() *bytes.Buffer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free[n-1] = nil
+		l.free = l.free[:n-1]
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (l *bufferList) put(b *bytes.Buffer) {
+	b.Reset()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.free) < maxFreeBuffers {
+		l.free = append(l.free, b)
+	}
+}
+
+// parseForm reads the multipart body into a Request, the file into a buffer from newBuf; msg is
+// empty when it is well-formed.
+func parseForm(body []byte, boundary string, newBuf func() *bytes.Buffer) (req Request, status int, param, msg string) {
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
 	seen := map[string]bool{}
 	for {
@@ -294,7 +373,15 @@ func parseForm(body []byte, boundary string) (req Request, status int, param, ms
 			return req, http.StatusBadRequest, name, fmt.Sprintf("Duplicate form field: %s", name)
 		}
 		seen[name] = true
-		val, err := io.ReadAll(p)
+		var val []byte
+		if name == "file" {
+			fb := newBuf()
+			fb.Grow(len(body)) // the file is most of the body: one allocation
+			_, err = fb.ReadFrom(p)
+			val = fb.Bytes()
+		} else {
+			val, err = io.ReadAll(p)
+		}
 		if err != nil {
 			return req, http.StatusBadRequest, "", "Could not parse multipart form"
 		}
@@ -379,10 +466,12 @@ func (s *Server) check(req *Request) (msg, param string, status int) {
 	return "", "", 0
 }
 
-func (s *Server) answer(w http.ResponseWriter, ctx context.Context, req Request, reply Reply) {
+// answer writes reply; it reports false when nothing was written (a hang, or the client went
+// away during the delay).
+func (s *Server) answer(w http.ResponseWriter, ctx context.Context, req Request, reply Reply) bool {
 	if reply.Hang {
 		<-ctx.Done()
-		return
+		return false
 	}
 	if reply.Delay > 0 {
 		t := time.NewTimer(reply.Delay)
@@ -390,7 +479,7 @@ func (s *Server) answer(w http.ResponseWriter, ctx context.Context, req Request,
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 	if reply.RetryAfter != "" {
@@ -407,7 +496,7 @@ func (s *Server) answer(w http.ResponseWriter, ctx context.Context, req Request,
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, reply.Body)
-		return
+		return true
 	}
 	if status >= 400 {
 		msg := reply.ErrorMessage
@@ -419,7 +508,7 @@ func (s *Server) answer(w http.ResponseWriter, ctx context.Context, req Request,
 			typ = "requests"
 		}
 		writeError(w, status, typ, "", "", msg)
-		return
+		return true
 	}
 	v := reply.Response
 	if v == nil {
@@ -443,4 +532,5 @@ func (s *Server) answer(w http.ResponseWriter, ctx context.Context, req Request,
 		w.WriteHeader(status)
 		_, _ = fmt.Fprintf(w, "1\n00:00:00,000 --> 00:00:%02d,000\n%s\n", int(v.Duration), v.Text)
 	}
+	return true
 }

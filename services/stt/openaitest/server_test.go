@@ -2,12 +2,15 @@ package openaitest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 type field struct{ name, value string }
@@ -92,4 +95,81 @@ func TestFieldChecks(t *testing.T) {
 	if got := len(s.Requests()); got != 2 {
 		t.Errorf("%d requests accepted, want 2", got)
 	}
+}
+
+// TestRequestTimesAndDiscardedAudio: accepted requests are numbered and dated (received before
+// the answer's delay, answered after it), and with DiscardAudio the responder still sees the
+// audio while Requests no longer holds it.
+func TestRequestTimesAndDiscardedAudio(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	s.DiscardAudio = true
+	wav, err := os.ReadFile("../testdata/speech_8k_u8.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const delay = 30 * time.Millisecond
+	var seen []int
+	s.Respond(func(r Request) Reply {
+		seen = append(seen, len(r.Audio)) // called under the server's lock: no race
+		return Reply{Delay: delay, Response: Said(fmt.Sprintf("request %d", r.Seq), 1)}
+	})
+	s.Script(Reply{Hang: true}) // the first request hangs until the client gives up
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/audio/transcriptions", formBody(t, wav))
+	req.Header.Set("Content-Type", formType)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a hanging request was answered")
+	}
+	for range 2 {
+		status, body := post(t, s, "a.wav", field{"file", string(wav)}, field{"model", "whisper-1"})
+		if status != 200 {
+			t.Fatalf("status %d: %v", status, body)
+		}
+	}
+	reqs := s.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests, want 3", len(reqs))
+	}
+	if !reqs[0].Answered.IsZero() {
+		t.Errorf("the hung request has Answered %v, want zero", reqs[0].Answered)
+	}
+	for i, r := range reqs {
+		if r.Seq != i+1 {
+			t.Errorf("request %d: Seq %d, want %d", i, r.Seq, i+1)
+		}
+		if r.Audio != nil {
+			t.Errorf("request %d kept %d bytes of audio with DiscardAudio", r.Seq, len(r.Audio))
+		}
+		if r.Received.IsZero() {
+			t.Errorf("request %d: Received is zero", r.Seq)
+		}
+		if i > 0 && r.Answered.Sub(r.Received) < delay {
+			t.Errorf("request %d: answered %v after it was received, want at least the %v delay", r.Seq, r.Answered.Sub(r.Received), delay)
+		}
+	}
+	if len(seen) != 2 || seen[0] != len(wav) || seen[1] != len(wav) {
+		t.Errorf("the responder saw audio of %v bytes, want the %d-byte file twice", seen, len(wav))
+	}
+}
+
+const formBoundary = "openaitest-boundary"
+
+var formType = "multipart/form-data; boundary=" + formBoundary
+
+// formBody is a minimal valid form: the WAV file and the model.
+func formBody(t *testing.T, wav []byte) *bytes.Buffer {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	if err := w.SetBoundary(formBoundary); err != nil {
+		t.Fatal(err)
+	}
+	fw, _ := w.CreateFormFile("file", "a.wav")
+	fw.Write(wav)
+	w.WriteField("model", "whisper-1")
+	w.Close()
+	return &body
 }

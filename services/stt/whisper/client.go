@@ -1,25 +1,33 @@
 // Package whisper transcribes audio windows through the OpenAI audio transcription API
-// (POST {OPENAI_BASE_URL}/audio/transcriptions, multipart form, verbose_json) with go-openai, so
-// it works against OpenAI and any compatible server (whisper.cpp's server, speaches, vLLM).
+// (POST {OPENAI_BASE_URL}/audio/transcriptions, multipart form, verbose_json), so it works against
+// OpenAI and any compatible server (whisper.cpp's server, speaches, vLLM). Answers and errors are
+// decoded with go-openai's wire types.
 //
 // The Client adds what a classroom's worth of streams needs around the call: a global limit of
 // concurrent requests (OPENAI_WHISPER_CONCURRENCY), a timeout per attempt
 // (OPENAI_WHISPER_TIMEOUT_MS), retries with exponential backoff and jitter on 429, 5xx, timeouts
 // and network errors that honour the server's Retry-After (or retry-after-ms), and the API's
-// 25 MB file limit checked before anything is sent. Clean turns the answer into a transcript:
-// see its doc for the confidence formula and the filters.
+// 25 MB file limit checked before anything is sent. The form is streamed: the audio goes to the
+// connection straight from the caller's buffer, never copied into a request body first (a burst
+// of windows closing at once would otherwise allocate, zero and copy a second window-sized
+// buffer each). Clean turns the answer into a transcript: see its doc for the confidence formula
+// and the filters.
 package whisper
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"net"
+	"mime/multipart"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -102,7 +110,8 @@ func (nopObserver) Attempt(string, time.Duration) {}
 // Client transcribes audio. It is safe for concurrent use.
 type Client struct {
 	cfg   Config
-	api   *openai.Client
+	url   string
+	http  *http.Client
 	sem   chan struct{}
 	obs   Observer
 	sleep func(ctx context.Context, d time.Duration) error
@@ -123,10 +132,8 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 // WithJitter replaces the random factor in [0, 1) applied to computed backoffs.
 func WithJitter(f func() float64) Option { return func(c *Client) { c.jit = f } }
 
-// WithHTTPClient replaces the HTTP client (its Transport is wrapped to read Retry-After).
-func WithHTTPClient(h *http.Client) Option {
-	return func(c *Client) { c.api = newAPI(c.cfg, h) }
-}
+// WithHTTPClient replaces the HTTP client.
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
 // New returns a client for cfg.
 func New(cfg Config, opts ...Option) *Client {
@@ -139,33 +146,25 @@ func New(cfg Config, opts ...Option) *Client {
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 20 * time.Second
 	}
+	// Keep a connection per request that may be in flight: the default keeps 100 idle
+	// connections in all, so past 100 groups every window would dial the server anew (windows
+	// of many groups close together, and each dial costs the window's latency).
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = cfg.Concurrency
 	tr.MaxIdleConnsPerHost = cfg.Concurrency
 	c := &Client{
 		cfg:   cfg,
+		url:   strings.TrimRight(cfg.BaseURL, "/") + "/audio/transcriptions",
+		http:  &http.Client{Transport: tr},
 		sem:   make(chan struct{}, cfg.Concurrency),
 		obs:   nopObserver{},
 		sleep: sleepCtx,
 		jit:   rand.Float64,
 	}
-	c.api = newAPI(cfg, &http.Client{Transport: tr})
 	for _, o := range opts {
 		o(c)
 	}
 	return c
-}
-
-func newAPI(cfg Config, h *http.Client) *openai.Client {
-	oc := openai.DefaultConfig(cfg.APIKey)
-	oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	base := h.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	hc := *h
-	hc.Transport = retryAfterTransport{base: base}
-	oc.HTTPClient = &hc
-	return openai.NewClientWithConfig(oc)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -180,13 +179,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // Transcribe sends req, retrying as configured. It waits for a concurrency slot for each attempt
-// (not during backoff) and gives up when ctx ends.
+// (not during backoff) and gives up when ctx ends. Once it returns nothing reads req.Audio any
+// more, so the caller may reuse (or zero) it at once.
 func (c *Client) Transcribe(ctx context.Context, req Request) (Response, error) {
 	if len(req.Audio) > MaxFileBytes {
 		return Response{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(req.Audio))
 	}
+	form, err := newForm(req, c.cfg.Model)
+	if err != nil {
+		return Response{}, err
+	}
 	for attempt := 0; ; attempt++ {
-		resp, retryAfter, err := c.attempt(ctx, req)
+		resp, retryAfter, err := c.attempt(ctx, form)
 		if err == nil {
 			return resp, nil
 		}
@@ -204,6 +208,76 @@ func (c *Client) Transcribe(ctx context.Context, req Request) (Response, error) 
 			return Response{}, err
 		}
 	}
+}
+
+// form is a request's multipart/form-data body in three parts: what comes before the file's
+// bytes (the file part's header), the file itself (the caller's buffer, not copied), and the
+// other fields after it, as go-openai writes them (file, model, prompt, response_format,
+// language).
+type form struct {
+	head, audio, tail []byte
+	contentType       string
+}
+
+func newForm(req Request, model string) (form, error) {
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	if _, err := w.CreateFormFile("file", path.Base(req.Filename)); err != nil {
+		return form{}, err
+	}
+	f := form{head: bytes.Clone(b.Bytes()), audio: req.Audio, contentType: w.FormDataContentType()}
+	b.Reset()
+	fields := [][2]string{{"model", model}, {"prompt", req.Prompt}, {"response_format", string(openai.AudioResponseFormatVerboseJSON)}, {"language", req.Language}}
+	for _, kv := range fields {
+		if kv[1] == "" {
+			continue
+		}
+		if err := w.WriteField(kv[0], kv[1]); err != nil {
+			return form{}, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return form{}, err
+	}
+	f.tail = bytes.Clone(b.Bytes())
+	return f, nil
+}
+
+func (f form) size() int64 { return int64(len(f.head) + len(f.audio) + len(f.tail)) }
+
+// formBody reads a form once. The HTTP transport may go on reading (or closing) a request body
+// after the call returned, when the server answered before reading all of it: detach ends the
+// body's access to the caller's audio, after which every Read fails.
+type formBody struct {
+	mu sync.Mutex
+	r  io.Reader // nil once detached
+}
+
+var errDetached = errors.New("whisper: request body read after the call ended")
+
+func (f form) body() *formBody {
+	return &formBody{r: io.MultiReader(bytes.NewReader(f.head), bytes.NewReader(f.audio), bytes.NewReader(f.tail))}
+}
+
+func (b *formBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.r == nil {
+		return 0, errDetached
+	}
+	return b.r.Read(p)
+}
+
+func (b *formBody) Close() error {
+	b.detach()
+	return nil
+}
+
+// detach returns once no Read is in progress; none reads the audio afterwards.
+func (b *formBody) detach() {
+	b.mu.Lock()
+	b.r = nil
+	b.mu.Unlock()
 }
 
 // backoff is the wait before retry number attempt+1: the server's Retry-After when it gave one,
@@ -238,7 +312,7 @@ func retryable(err error) bool {
 }
 
 // attempt makes one request within a concurrency slot.
-func (c *Client) attempt(ctx context.Context, req Request) (Response, time.Duration, error) {
+func (c *Client) attempt(ctx context.Context, f form) (Response, time.Duration, error) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -247,51 +321,82 @@ func (c *Client) attempt(ctx context.Context, req Request) (Response, time.Durat
 	defer func() { <-c.sem }()
 
 	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	info := &answerInfo{}
-	actx = context.WithValue(actx, answerKey{}, info)
-	start := time.Now()
-	resp, err := c.api.CreateTranscription(actx, openai.AudioRequest{
-		Model:    c.cfg.Model,
-		FilePath: req.Filename,
-		Reader:   bytes.NewReader(req.Audio),
-		Prompt:   req.Prompt,
-		Language: req.Language,
-		Format:   openai.AudioResponseFormatVerboseJSON,
-	})
-	latency := time.Since(start)
-	if err == nil {
-		c.obs.Attempt(strconv.Itoa(info.status), latency)
-		return convert(resp), 0, nil
+	body := f.body()
+	defer func() {
+		cancel()
+		body.detach() // the caller's audio is not read after Transcribe returns
+	}()
+	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.url, body)
+	if err != nil {
+		body.Close()
+		return Response{}, 0, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
-	var (
-		apiErr *openai.APIError
-		reqErr *openai.RequestError
-		netErr net.Error
-	)
+	hreq.ContentLength = f.size()
+	hreq.Header.Set("Content-Type", f.contentType)
+	hreq.Header.Set("Accept", "application/json")
+	if c.cfg.APIKey != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.cfg.APIKey)
+	}
+	start := time.Now()
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		latency := time.Since(start)
+		switch {
+		case ctx.Err() != nil:
+			return Response{}, 0, ctx.Err()
+		case errors.Is(actx.Err(), context.DeadlineExceeded):
+			c.obs.Attempt("timeout", latency)
+			return Response{}, 0, fmt.Errorf("%w after %v", ErrTimeout, c.cfg.Timeout)
+		default: // refused, reset, closed early: the server may do better next time
+			c.obs.Attempt("network", latency)
+			return Response{}, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
+	defer resp.Body.Close()
+	retryAfter := parseRetryAfter(resp.Header, time.Now())
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		latency := time.Since(start)
+		if rerr != nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+			c.obs.Attempt("timeout", latency)
+			return Response{}, 0, fmt.Errorf("%w after %v", ErrTimeout, c.cfg.Timeout)
+		}
+		c.obs.Attempt(strconv.Itoa(resp.StatusCode), latency)
+		return Response{}, retryAfter, &statusError{code: resp.StatusCode, err: errors.New(errorMessage(raw, resp.Status))}
+	}
+	var out openai.AudioResponse
+	err = json.NewDecoder(io.LimitReader(resp.Body, maxAnswerBody)).Decode(&out)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerBody)) // keep the connection reusable
+	latency := time.Since(start)
 	switch {
+	case err == nil:
+		c.obs.Attempt(strconv.Itoa(resp.StatusCode), latency)
+		return convert(out), 0, nil
 	case ctx.Err() != nil:
 		return Response{}, 0, ctx.Err()
 	case errors.Is(actx.Err(), context.DeadlineExceeded):
 		c.obs.Attempt("timeout", latency)
 		return Response{}, 0, fmt.Errorf("%w after %v", ErrTimeout, c.cfg.Timeout)
-	case errors.As(err, &apiErr):
-		c.obs.Attempt(strconv.Itoa(apiErr.HTTPStatusCode), latency)
-		return Response{}, info.retryAfter, &statusError{code: apiErr.HTTPStatusCode, err: errors.New(apiErr.Message)}
-	case errors.As(err, &reqErr):
-		c.obs.Attempt(strconv.Itoa(reqErr.HTTPStatusCode), latency)
-		return Response{}, info.retryAfter, &statusError{code: reqErr.HTTPStatusCode, err: reqErr.Err}
-	case info.status >= 200 && info.status < 300:
+	default:
 		// The server answered, but not with a transcription.
 		c.obs.Attempt("malformed", latency)
 		return Response{}, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
-	case errors.As(err, &netErr), info.status == 0:
-		c.obs.Attempt("network", latency)
-		return Response{}, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	default:
-		c.obs.Attempt("error", latency)
-		return Response{}, 0, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
+}
+
+// Limits on what is read of an answer.
+const (
+	maxErrorBody  = 64 << 10
+	maxAnswerBody = 16 << 20
+)
+
+// errorMessage is the API error's message in raw (its JSON error shape), else the HTTP status.
+func errorMessage(raw []byte, status string) string {
+	var er openai.ErrorResponse
+	if json.Unmarshal(raw, &er) == nil && er.Error != nil && er.Error.Message != "" {
+		return er.Error.Message
+	}
+	return status
 }
 
 func convert(r openai.AudioResponse) Response {
@@ -303,31 +408,6 @@ func convert(r openai.AudioResponse) Response {
 		})
 	}
 	return out
-}
-
-// answerInfo receives what go-openai does not surface: the HTTP status and the Retry-After of
-// the answer.
-type answerInfo struct {
-	status     int
-	retryAfter time.Duration
-}
-
-type answerKey struct{}
-
-// retryAfterTransport records each answer's status and Retry-After (retry-after-ms, then
-// Retry-After in seconds or as an HTTP date) in the request's answerInfo.
-type retryAfterTransport struct{ base http.RoundTripper }
-
-func (t retryAfterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	if info, ok := r.Context().Value(answerKey{}).(*answerInfo); ok {
-		info.status = resp.StatusCode
-		info.retryAfter = parseRetryAfter(resp.Header, time.Now())
-	}
-	return resp, nil
 }
 
 func parseRetryAfter(h http.Header, now time.Time) time.Duration {

@@ -1,10 +1,13 @@
 package whisper_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -312,5 +315,42 @@ func TestServerRefusesWhatTheAPIRefuses(t *testing.T) {
 		if resp.StatusCode != tt.status {
 			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.status)
 		}
+	}
+}
+
+// lateReader is a transport that answers at once and reads the request body afterwards, as
+// net/http's may when a server answers before reading the whole request.
+type lateReader struct {
+	read chan []byte
+}
+
+func (l *lateReader) RoundTrip(r *http.Request) (*http.Response, error) {
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		l.read <- b
+	}()
+	return &http.Response{StatusCode: 400, Status: "400 Bad Request", Header: http.Header{},
+		Body: io.NopCloser(strings.NewReader(`{"error":{"message":"no","type":"invalid_request_error"}}`)), Request: r}, nil
+}
+
+// TestTranscribeLetsGoOfTheAudio: the caller recycles (and zeroes) the window's buffer as soon as
+// Transcribe returns, so a transport that reads the body late must not see it any more.
+func TestTranscribeLetsGoOfTheAudio(t *testing.T) {
+	t.Parallel()
+	lr := &lateReader{read: make(chan []byte, 1)}
+	c := whisper.New(whisper.Config{BaseURL: "http://127.0.0.1:1/v1", Model: "whisper-1", Timeout: 5 * time.Second, Concurrency: 1},
+		whisper.WithHTTPClient(&http.Client{Transport: lr}))
+	audio := wavWindow(t)
+	_, err := c.Transcribe(context.Background(), whisper.Request{Audio: audio, Filename: "window.wav"})
+	if !errors.Is(err, whisper.ErrRejected) || !strings.Contains(err.Error(), "no") {
+		t.Errorf("Transcribe error = %v, want ErrRejected with the API's message", err)
+	}
+	for i := range audio {
+		audio[i] = 0xAA // the buffer now holds another window
+	}
+	if got := <-lr.read; bytes.Contains(got, []byte{0xAA, 0xAA, 0xAA, 0xAA}) {
+		t.Errorf("the transport read %d bytes after Transcribe returned, among them the buffer's new content", len(got))
 	}
 }
