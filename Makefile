@@ -11,7 +11,7 @@ BUF       := $(TOOL) buf
 MODULES   := $(shell $(GO) list -f '{{.Dir}}/...' -m)
 GOFILES    = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^pkg/api/')
 
-.PHONY: run build test test-short lint generate check-generate bench clean
+.PHONY: run build test test-short lint generate check-generate bench bench-realtime clean
 
 ## run: every service in one process on embedded defaults (HTTP :3000, gRPC :9090)
 run:
@@ -24,7 +24,9 @@ build:
 ## test: every module's tests (starts the local services they need)
 test:
 	npm ci --prefix services/realtime/clienttest --no-audit --no-fund --loglevel=error
+	npm ci --prefix loadtest/node --no-audit --no-fund --loglevel=error
 	eval "$$(bash scripts/test-services.sh)"; $(GO) test -count=1 -timeout 20m $(MODULES)
+	cd loadtest && GOWORK=off $(GO) test -count=1 -timeout 5m ./...
 
 ## lint: buf lint and format, gofmt, go vet, go.mod tidy
 lint:
@@ -34,6 +36,7 @@ lint:
 	$(GO) vet $(MODULES)
 	$(GO) mod tidy -diff
 	cd testcontainers && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...
+	cd loadtest && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) mod tidy -diff
 
 ## generate: regenerate pkg/api and the OpenAPI document from proto/
 generate:
@@ -47,6 +50,11 @@ check-generate: generate
 ## bench: benchmarks of every module (figures go in the README)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(MODULES)
+
+## bench-realtime: Go socketio vs npm socket.io v4 side by side (figures in loadtest/README.md); ARGS=-quick for a short run
+bench-realtime:
+	npm ci --prefix loadtest/node --no-audit --no-fund --loglevel=error
+	cd loadtest && GOWORK=off $(GO) run ./wsbench $(ARGS)
 
 clean:
 	rm -rf bin var
