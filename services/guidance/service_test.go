@@ -260,12 +260,15 @@ func TestTier2Schedule(t *testing.T) {
 	if ran := h.svc.runDue(ctx); ran != 1 {
 		t.Fatalf("tier 2 ran %d times when due, want 1", ran)
 	}
-	if n := len(h.events.insights(sess.Id, 2)); n != 1 {
-		t.Errorf("%d tier 2 insights published, want 1", n)
-	}
+	// The collector reads the bus asynchronously.
+	eventually(t, "the tier 2 insight", func() bool { return len(h.events.insights(sess.Id, 2)) >= 1 })
 	h.clock.Add(h.cfg.Tier2Interval)
 	if ran := h.svc.runDue(ctx); ran != 0 {
 		t.Errorf("tier 2 ran %d times without new tier 1 insights", ran)
+	}
+	h.drained(h.cfg.STTTopic) // also waits for the collector
+	if n := len(h.events.insights(sess.Id, 2)); n != 1 {
+		t.Fatalf("%d tier 2 insights published, want 1", n)
 	}
 	// Recommendations became recommendation prompts.
 	t2 := &guidancev1.Tier2Insight{}
