@@ -98,7 +98,7 @@ func run(args []string) error {
 	fs.DurationVar(&pingInterval, "ping-interval", pingInterval, "Engine.IO ping interval")
 	fs.DurationVar(&pingTimeout, "ping-timeout", pingTimeout, "Engine.IO ping timeout")
 	decode := fs.String("chunk-decode", envOr("CHUNK_DECODE", decodeStruct),
-		"how chunk events are decoded: struct (Args.Decode into a struct, as the realtime edge does) or value (Args.Value)")
+		"how chunk events are decoded: struct (raw fields and Args.Attachment, as the realtime edge does) or value (Args.Value)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -209,15 +209,16 @@ func (b *bench) chunkData(e *socketio.Event) ([]byte, bool) {
 		data, ok := m["audioData"].([]byte)
 		return data, ok
 	}
-	// As the realtime edge decodes audio:chunk (services/realtime/edge/audio.go).
+	// As the realtime edge decodes audio:chunk (services/realtime/edge/audio.go): the object's
+	// fields as raw JSON, the Buffer taken as is.
 	var p struct {
-		GroupID   string `json:"groupId"`
-		AudioData []byte `json:"audioData"`
+		GroupID string          `json:"groupId"`
+		Audio   json.RawMessage `json:"audioData"`
 	}
-	if e.Args.Decode(0, &p) != nil || p.AudioData == nil {
+	if json.Unmarshal(e.Args.Raw(0), &p) != nil {
 		return nil, false
 	}
-	return p.AudioData, true
+	return e.Args.Attachment(p.Audio)
 }
 
 func (b *bench) handler() http.Handler {

@@ -41,8 +41,9 @@ type Config struct {
 	// DisableCORS stops the server from answering CORS preflight requests and from adding the
 	// Access-Control-Allow-* headers for allowed origins (set it when a proxy in front does CORS).
 	DisableCORS bool
-	// ReadBufferSize and WriteBufferSize size the WebSocket I/O buffers (default 4096 each; write buffers are
-	// pooled between writes).
+	// ReadBufferSize sizes each WebSocket connection's read buffer, held for the connection's life
+	// (default 1024; larger messages are read past it). WriteBufferSize sizes the frame buffer of a write
+	// (default 4096); write buffers are pooled and held only while a connection writes.
 	ReadBufferSize, WriteBufferSize int
 	// Logger receives debug logs about refused requests and closed sessions (default: discard).
 	Logger *slog.Logger
@@ -93,7 +94,7 @@ func (c Config) withDefaults() Config {
 	def(&c.WriteQueueSoftLimit, 256)
 	def(&c.WriteQueueHardLimit, 4096)
 	def(&c.WriteQueueMaxBytes, 32<<20)
-	def(&c.ReadBufferSize, 4096)
+	def(&c.ReadBufferSize, 1024)
 	def(&c.WriteBufferSize, 4096)
 	if c.CheckOrigin == nil {
 		c.CheckOrigin = sameOrigin

@@ -50,8 +50,9 @@ type Conn struct {
 	pongTimer   *time.Timer
 	closeTimer  *time.Timer
 	probeTimer  *time.Timer
+	writerOn    bool // the WebSocket writer goroutine is running
 
-	notify chan struct{} // wakes the queue's consumer (the pending poll or the WebSocket writer)
+	notify chan struct{} // wakes the pending poll
 	done   chan struct{} // closed when the session is closed
 }
 
@@ -106,6 +107,17 @@ func (c *Conn) currentTransport() string {
 	return c.transport
 }
 
+// wakeLocked tells the queue's consumer that the queue or the state changed: it starts the WebSocket
+// writer, or wakes the pending poll.
+func (c *Conn) wakeLocked() {
+	if c.ws != nil {
+		c.startWriterLocked()
+		return
+	}
+	c.signal()
+}
+
+// signal wakes the pending poll, if any.
 func (c *Conn) signal() {
 	select {
 	case c.notify <- struct{}{}:
@@ -126,7 +138,7 @@ func (c *Conn) appendLocked(msgs []Message) {
 		c.queue = append(c.queue, Packet{Type: PacketMessage, Data: m.Data, Binary: m.Binary})
 	}
 	c.queueBytes += messagesSize(msgs)
-	c.signal()
+	c.wakeLocked()
 }
 
 // Send queues msgs, in order and contiguously, for the client. It never blocks on the network. It
@@ -181,7 +193,7 @@ func (c *Conn) Close() error {
 	c.closeTimer = time.AfterFunc(c.srv.cfg.PingInterval+c.srv.cfg.PingTimeout, func() {
 		c.finalize(ReasonForcedClose)
 	})
-	c.signal()
+	c.wakeLocked()
 	return nil
 }
 
@@ -263,7 +275,7 @@ func (c *Conn) ping() {
 	}
 	c.pingTimer = nil
 	c.queue = append(c.queue, Packet{Type: PacketPing})
-	c.signal()
+	c.wakeLocked()
 	stopTimer(&c.pongTimer)
 	c.pongTimer = time.AfterFunc(c.srv.cfg.PingTimeout, func() { c.finalize(ReasonPingTimeout) })
 }

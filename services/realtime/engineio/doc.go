@@ -12,6 +12,12 @@
 // caller or other clients; volatile sends are dropped once the queue passes a soft limit, and a session
 // whose queue passes the hard limit is closed.
 //
+// A WebSocket connection holds one goroutine while idle, its reader, and a 1 KB read buffer: the HTTP
+// handler returns once the connection is upgraded, and the writer goroutine runs only while the queue
+// holds packets. The writer writes all the packets queued when it takes a batch with one system call, and
+// before its first batch it yields the processor while more packets keep arriving, so that a broadcast to
+// many sessions is written in batches rather than packet by packet.
+//
 // The package knows nothing of Socket.IO or of any application: it hands each session's messages to the
 // Handler that the Server's connection callback returns for it.
 package engineio

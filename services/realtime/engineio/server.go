@@ -76,8 +76,11 @@ type Server struct {
 
 	mu     sync.Mutex
 	conns  map[string]*Conn
-	closed bool
+	closed bool           // written under both mu and trackMu; read under either
 	wg     sync.WaitGroup // WebSocket readers and writers
+	// trackMu orders wg.Add before wg.Wait: track holds it shared, Close exclusively to set closed. Writers
+	// start on every burst of sends, so their start must not contend on mu.
+	trackMu sync.RWMutex
 }
 
 // NewServer returns a server that calls onConnection for every new session, before the session's first
@@ -119,8 +122,10 @@ func (s *Server) Count() int {
 // Close closes every session (reason "forced server close") and waits for the goroutines the server
 // started. Requests served afterwards are answered 503. Close must not be called from a Handler.
 func (s *Server) Close() error {
+	s.trackMu.Lock()
 	s.mu.Lock()
 	s.closed = true
+	s.trackMu.Unlock()
 	conns := make([]*Conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)
@@ -135,8 +140,8 @@ func (s *Server) Close() error {
 
 // track registers a goroutine with the server's wait group, unless the server is closed.
 func (s *Server) track() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.trackMu.RLock()
+	defer s.trackMu.RUnlock()
 	if s.closed {
 		return false
 	}

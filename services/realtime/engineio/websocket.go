@@ -3,6 +3,7 @@ package engineio
 import (
 	"errors"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -13,32 +14,51 @@ import (
 // reader answers the upgrade probe before the writer starts); close may be called from anywhere.
 type wsTransport struct {
 	conn      *websocket.Conn
+	bc        *batchConn // conn's net.Conn
 	closeOnce sync.Once
 }
 
 // close sends a normal-closure frame, without waiting long for it, and closes the connection.
 func (t *wsTransport) close() {
 	t.closeOnce.Do(func() {
+		deadline := time.Now().Add(100 * time.Millisecond)
+		t.bc.abandon(deadline)
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		_ = t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(100*time.Millisecond))
+		_ = t.conn.WriteControl(websocket.CloseMessage, msg, deadline)
 		_ = t.conn.Close()
 	})
 }
 
-// serveWebSocket upgrades r and serves the connection: a new WebSocket session when c is nil, otherwise an
-// upgrade of session c from polling. It returns when the connection is closed.
+// serveWebSocket upgrades r and starts serving the connection: a new WebSocket session when c is nil,
+// otherwise an upgrade of session c from polling. It returns once the connection is upgraded: the
+// connection's reader runs on a goroutine of its own (tracked by the server's wait group), so that the
+// HTTP server's buffers and the handler's stack are released while the connection lives.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *Conn) {
 	if !s.track() {
 		http.Error(w, "server closed", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.wg.Done()
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.wg.Done()
+		}
+	}()
+	hj := &hijacker{ResponseWriter: w}
+	conn, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader answered the request
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxPayload))
-	t := &wsTransport{conn: conn}
+	t := &wsTransport{conn: conn, bc: hj.bc}
+	// read runs the read loop on its own goroutine, which takes over this call's wait group count.
+	read := func(probing bool) {
+		handedOff = true
+		go func() {
+			defer s.wg.Done()
+			c.readLoop(t, probing)
+		}()
+	}
 
 	if c == nil {
 		c = s.start(r, TransportWebSocket, t)
@@ -49,13 +69,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *Conn)
 		c.mu.Lock()
 		c.queue = append([]Packet{s.openPacket(c.id, []string{})}, c.queue...)
 		c.schedulePingLocked()
-		started := c.startWriterLocked(t)
+		started := c.startWriterLocked()
 		c.mu.Unlock()
 		if !started {
 			t.close()
 			return
 		}
-		c.readLoop(t, false)
+		read(false)
 		return
 	}
 
@@ -70,16 +90,21 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *Conn)
 	c.probe = t
 	c.probeTimer = time.AfterFunc(s.cfg.UpgradeTimeout, func() { c.dropProbe(t) })
 	c.mu.Unlock()
-	c.readLoop(t, true)
+	read(true)
 }
 
-// startWriterLocked starts the writer goroutine of transport t, unless the server is closing.
-func (c *Conn) startWriterLocked(t *wsTransport) bool {
-	if !c.srv.track() {
+// startWriterLocked makes sure that the writer goroutine of the session's WebSocket runs, unless the
+// server is closing. The writer runs only while there is something to do: it exits when the queue is
+// empty, and whoever queues a packet or closes the session starts it again.
+func (c *Conn) startWriterLocked() bool {
+	if c.writerOn {
+		return true
+	}
+	if c.ws == nil || c.state == stateClosed || !c.srv.track() {
 		return false
 	}
-	go c.writeLoop(t)
-	c.signal()
+	c.writerOn = true
+	go c.writeLoop(c.ws)
 	return true
 }
 
@@ -107,7 +132,7 @@ func (c *Conn) completeUpgrade(t *wsTransport) bool {
 	c.probed = false
 	c.transport = TransportWebSocket
 	c.ws = t
-	if !c.startWriterLocked(t) {
+	if !c.startWriterLocked() {
 		c.ws = nil
 		return false
 	}
@@ -175,51 +200,84 @@ func (c *Conn) readLoop(t *wsTransport, probing bool) {
 	}
 }
 
-// writeLoop drains the session's queue to t until the session or t ends.
+// writeLoop drains the session's queue to t, batch by batch, until the queue is empty or the session or t
+// ends. All the packets queued when a batch starts are written with one system call (a batch over
+// batchMax bytes with a few), under one write deadline.
+//
+// A writer starts when a packet is queued to an empty queue. Before its first batch it coalesces: it
+// yields the processor, and yields again as long as packets keep arriving meanwhile (up to
+// coalescePackets queued, coalesceYields yields). A sender in the middle of a burst (a broadcast emitting
+// to many sessions, message after message) then queues more before the batch is taken, and on a busy
+// server batches hold many packets rather than one. A lone packet costs one yield.
 func (c *Conn) writeLoop(t *wsTransport) {
 	defer c.srv.wg.Done()
+	c.coalesce()
 	var batch []Packet
 	for {
 		c.mu.Lock()
 		if c.ws != t && c.state != stateClosed {
 			// Not (or no longer) this transport's turn; cannot happen today, but never write out of turn.
+			c.writerOn = false
 			c.mu.Unlock()
 			return
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.queueBytes = 0
 		state := c.state
+		if len(batch) == 0 && state != stateClosing {
+			// Idle (or closed): the next Send, ping or Close starts a writer again.
+			c.writerOn = false
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 
-		if len(batch) == 0 {
-			switch state {
-			case stateClosed:
-				return
-			case stateClosing:
-				t.close()
-				c.finalize(ReasonForcedClose)
-				return
-			}
-			select {
-			case <-c.notify:
-			case <-c.done:
-			}
-			continue
+		if len(batch) == 0 { // closing, and everything queued was written
+			t.close()
+			c.finalize(ReasonForcedClose)
+			return
 		}
-		for i, p := range batch {
-			if err := c.writePacket(t, p); err != nil {
-				c.finalize(ReasonTransportError)
-				return
-			}
-			batch[i] = Packet{}
+		if err := c.writeBatch(t, batch); err != nil {
+			c.finalize(ReasonTransportError)
+			return
 		}
+		clear(batch)
 	}
 }
 
-func (c *Conn) writePacket(t *wsTransport, p Packet) error {
+const (
+	coalescePackets = 64
+	coalesceYields  = 32
+)
+
+func (c *Conn) coalesce() {
+	n := c.Queued()
+	for range coalesceYields {
+		runtime.Gosched()
+		m := c.Queued()
+		if m <= n || m >= coalescePackets {
+			return
+		}
+		n = m
+	}
+}
+
+// writeBatch writes batch to t with one system call (or a few, past batchMax bytes).
+func (c *Conn) writeBatch(t *wsTransport, batch []Packet) error {
 	if err := t.conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
 		return err
 	}
+	t.bc.begin()
+	for _, p := range batch {
+		if err := writePacket(t, p); err != nil {
+			_ = t.bc.flush()
+			return err
+		}
+	}
+	return t.bc.flush()
+}
+
+func writePacket(t *wsTransport, p Packet) error {
 	if p.Binary {
 		return t.conn.WriteMessage(websocket.BinaryMessage, p.Data)
 	}
