@@ -59,10 +59,11 @@ func TestSmoke(t *testing.T) {
 		t.Run(server, func(t *testing.T) {
 			if server == "node" {
 				if _, err := exec.LookPath("node"); err != nil {
-					t.Skip("node (Node.js 20+) is not installed: the reference server cannot run")
+					// make test needs Node anyway (the socket.io-client tests): a missing one is a failure.
+					t.Fatal("node (Node.js 20+) is not installed: the reference server cannot run")
 				}
 				if _, err := os.Stat(filepath.Join(dir, "node", "node_modules", "socket.io")); err != nil {
-					t.Skip("socket.io is not installed for the reference server: run `npm ci --prefix loadtest/node` " +
+					t.Fatal("socket.io is not installed for the reference server: run `npm ci --prefix loadtest/node` " +
 						"from the repository root (make test does)")
 				}
 			}
