@@ -16,6 +16,7 @@ import (
 	sessionv1 "github.com/classwaves/classwaves/pkg/api/classwaves/session/v1"
 	"github.com/classwaves/classwaves/pkg/authn"
 	busevents "github.com/classwaves/classwaves/pkg/events"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 // scenario is one classroom session driven through the bus end to end: two groups of three
@@ -265,7 +266,7 @@ var analyticsOpts = []cmp.Option{
 // waitHandled waits until the replicas handled n messages.
 func waitHandled(t testing.TB, n int, rs ...*replica) {
 	t.Helper()
-	eventually(t, "events handled", func() bool {
+	testenv.Eventually(t, "events handled", func() bool {
 		total := int64(0)
 		for _, r := range rs {
 			total += r.svc.eventsHandled.Load()
@@ -300,7 +301,7 @@ func TestSessionEndToEnd(t *testing.T) {
 	}
 
 	sc.end(h)
-	eventually(t, "the finalized event", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) == 1 })
+	testenv.Eventually(t, "the finalized event", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) == 1 })
 	ev := published(t, h.bus, h.cfg.EventsTopic, EventFinalized)[0]
 	if !ev.GetAnalyticsFinalized().GetOk() || ev.GetSessionId() != sc.sessionID || ev.GetSchoolId() != schoolA || ev.GetKey() != sc.sessionID {
 		t.Errorf("finalized event = %v", ev)
@@ -427,7 +428,7 @@ func TestSummaries(t *testing.T) {
 	}
 
 	sc.end(h)
-	eventually(t, "summaries ready", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)) == 1 })
+	testenv.Eventually(t, "summaries ready", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)) == 1 })
 	ready := published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)[0]
 	if diff := cmp.Diff([]string{sc.g1, sc.g2}, ready.GetSummariesReady().GetGroupIds()); diff != "" {
 		t.Errorf("summaries:ready groups mismatch (-want +got):\n%s", diff)

@@ -136,7 +136,7 @@ func TestTakeover(t *testing.T) {
 
 	h.advance(h.cfg.FinalizeLease + time.Second)
 	r.svc.sweepOnce(ctx)
-	eventually(t, "the takeover's event", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) >= 1 })
+	testenv.Eventually(t, "the takeover's event", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) >= 1 })
 	f, _, err := r.store.Finalization(ctx, sc.sessionID)
 	if err != nil || f.Status != statusFinalized || f.Attempts != 2 {
 		t.Errorf("finalization after takeover = %+v, %v; want finalized at attempt 2", f, err)
@@ -167,7 +167,7 @@ func TestTakeover(t *testing.T) {
 	h.advance(h.cfg.FinalizeLease + time.Second)
 	r.svc.sweepOnce(ctx)
 	r.svc.sweepOnce(ctx)
-	eventually(t, "the recovered events", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) >= 3 })
+	testenv.Eventually(t, "the recovered events", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) >= 3 })
 	time.Sleep(50 * time.Millisecond) // anything extra would be published by now
 	events := published(t, h.bus, h.cfg.EventsTopic, EventFinalized)
 	bySession := map[string][]*eventsv1.Event{}
@@ -210,7 +210,7 @@ func TestFailureAndRetry(t *testing.T) {
 
 	h.sessions.setDown(true)
 	sc.end(h)
-	eventually(t, "the failed event", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) == 1 })
+	testenv.Eventually(t, "the failed event", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) == 1 })
 	failed := published(t, h.bus, h.cfg.EventsTopic, EventFinalized)[0].GetAnalyticsFinalized()
 	if failed.GetOk() || failed.GetFailureReason() != reasonSessionUnavailable {
 		t.Errorf("failed event = %v, want ok=false %q", failed, reasonSessionUnavailable)

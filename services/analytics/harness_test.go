@@ -39,17 +39,6 @@ import (
 // waitTimeout bounds every wait in the tests; it is a hang guard, not a speed assertion.
 const waitTimeout = 30 * time.Second
 
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 const (
 	schoolA  = "aaaaaaaa-0000-4000-8000-000000000001"
 	schoolB  = "bbbbbbbb-0000-4000-8000-000000000002"

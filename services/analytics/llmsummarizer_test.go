@@ -12,6 +12,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/llm"
 	"github.com/classwaves/classwaves/pkg/llm/llmtest"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 // newLLM is an LLM summarizer talking to the local OpenAI-compatible server.
@@ -158,7 +159,7 @@ func TestLLMSummariesThroughTheService(t *testing.T) {
 			sc := newScenario(h)
 			sc.run(h)
 			sc.end(h)
-			eventually(t, "summaries ready", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)) == 1 })
+			testenv.Eventually(t, "summaries ready", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)) == 1 })
 			teacher := h.as(authn.RoleTeacher, teacher1, schoolA)
 			sum, err := r.client.GetSessionSummaries(teacher, &analyticsv1.GetSessionSummariesRequest{SessionId: sc.sessionID})
 			if err != nil {

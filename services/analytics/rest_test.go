@@ -17,6 +17,7 @@ import (
 	"github.com/classwaves/classwaves/gateway"
 	systemv1 "github.com/classwaves/classwaves/pkg/api/classwaves/system/v1"
 	"github.com/classwaves/classwaves/pkg/authn"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 // restServer puts the real REST gateway in front of a replica's gRPC server.
@@ -133,7 +134,7 @@ func TestREST(t *testing.T) {
 	}
 
 	sc.end(h)
-	eventually(t, "summaries ready", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)) == 1 })
+	testenv.Eventually(t, "summaries ready", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)) == 1 })
 	status, _, body = get(t, srv.URL+"/api/v1/sessions/"+sc.sessionID+"/groups/"+sc.g2+"/summary", teacher)
 	if status != 200 || !strings.Contains(string(body), `"keyPoints":["I think it rains."]`) {
 		t.Errorf("group summary: %d %s", status, body)

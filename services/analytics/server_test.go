@@ -15,6 +15,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/grpcserver"
 	"github.com/classwaves/classwaves/pkg/logging"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 func TestBadInput(t *testing.T) {
@@ -133,7 +134,7 @@ func TestSummariesFailedFinalization(t *testing.T) {
 	sc.run(h)
 	h.sessions.setDown(true)
 	sc.end(h)
-	eventually(t, "the failed event", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) == 1 })
+	testenv.Eventually(t, "the failed event", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventFinalized)) == 1 })
 	h.sessions.setDown(false)
 	teacher := h.as(authn.RoleTeacher, teacher1, schoolA)
 	_, err := r.client.GetSessionSummaries(teacher, &analyticsv1.GetSessionSummariesRequest{SessionId: sc.sessionID})
@@ -144,7 +145,7 @@ func TestSummariesFailedFinalization(t *testing.T) {
 	if _, err := r.client.RetryFinalization(h.as(authn.RoleAdmin, admin1, schoolA), &analyticsv1.RetryFinalizationRequest{SessionId: sc.sessionID}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "summaries ready", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)) == 1 })
+	testenv.Eventually(t, "summaries ready", func() bool { return len(published(t, h.bus, h.cfg.EventsTopic, EventSummariesReady)) == 1 })
 	sum, err := r.client.GetSessionSummaries(teacher, &analyticsv1.GetSessionSummariesRequest{SessionId: sc.sessionID})
 	if err != nil || sum.GetPending() || sum.GetSummary().GetText() == "" {
 		t.Errorf("summaries after the retry = %v, %v", sum, err)

@@ -90,7 +90,7 @@ func enqueue(t *testing.T, h *harness, marks []int, at func(n int)) (critical ma
 		}()
 	}
 	for _, m := range marks {
-		eventually(t, "events enqueued", func() bool { return done.Load() >= int64(m) })
+		testenv.Eventually(t, "events enqueued", func() bool { return done.Load() >= int64(m) })
 		at(m)
 	}
 	wg.Wait()
@@ -101,7 +101,7 @@ func enqueue(t *testing.T, h *harness, marks []int, at func(n int)) (critical ma
 // the stored ids and the DLQ's event ids.
 func settle(t *testing.T, h *harness) (stored, dead map[string]bool) {
 	t.Helper()
-	eventually(t, "every enqueued event stored or dead-lettered", func() bool {
+	testenv.Eventually(t, "every enqueued event stored or dead-lettered", func() bool {
 		stored, dead = h.storedSet(), h.dlqSet()
 		drops := h.dropped()
 		for i := range faultEvents {
@@ -131,7 +131,7 @@ func TestFaultPostgresCut(t *testing.T) {
 		case 1000:
 			proxy.Cut()
 		case 9000:
-			eventually(t, "the worker to meet the cut", func() bool { return testutil.ToFloat64(h.svc.m.dbFailures) > 0 })
+			testenv.Eventually(t, "the worker to meet the cut", func() bool { return testutil.ToFloat64(h.svc.m.dbFailures) > 0 })
 			if err := proxy.Restore(); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
@@ -156,12 +156,12 @@ func TestFaultPostgresCut(t *testing.T) {
 	if replayed < len(dead) {
 		t.Errorf("replayed %d, want at least %d", replayed, len(dead))
 	}
-	eventually(t, "10,000 rows", func() bool { rows, _ := h.storedRows(); return rows == faultEvents })
+	testenv.Eventually(t, "10,000 rows", func() bool { rows, _ := h.storedRows(); return rows == faultEvents })
 	// The row count alone does not say the worker is done: an event both stored and dead-lettered
 	// (its commit outcome lost in the cut) counts before the replay, while the entry the replay
 	// re-published is still in the stream. The worker deletes what it stored, also when no batch
 	// follows (the idle flush), so the backlog goes back to 0 while it runs.
-	eventually(t, "the stream to drain (the replayed entries handled)", func() bool { return h.streamLen() == 0 })
+	testenv.Eventually(t, "the stream to drain (the replayed entries handled)", func() bool { return h.streamLen() == 0 })
 	h.stop()
 	h.assertExactlyAll(nil)
 	if n := len(h.dlq()); n != 0 {

@@ -22,17 +22,6 @@ import (
 // waitTimeout bounds every wait for the worker; it is a hang guard, not a speed assertion.
 const waitTimeout = 90 * time.Second
 
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // faultStore wraps a real store and injects failures: while down, Insert and Ping fail as if the
 // database were unreachable; while gate is set, Insert waits for it (or for its context). It
 // records the size of every Insert call. It is fault injection in front of a real database, not a

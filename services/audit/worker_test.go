@@ -15,6 +15,7 @@ import (
 
 	"github.com/classwaves/classwaves/pkg/auditlog"
 	"github.com/classwaves/classwaves/pkg/bus"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 func TestWorkerStoresInBatches(t *testing.T) {
@@ -29,7 +30,7 @@ func TestWorkerStoresInBatches(t *testing.T) {
 		want = append(want, testID(i))
 	}
 	h.start()
-	eventually(t, "every event stored", func() bool { rows, _ := h.storedRows(); return rows == n })
+	testenv.Eventually(t, "every event stored", func() bool { rows, _ := h.storedRows(); return rows == n })
 	h.stop()
 
 	sort.Strings(want)
@@ -131,7 +132,7 @@ func TestWorkerSampling(t *testing.T) {
 				h.client.Log(context.Background(), e)
 			}
 			h.start()
-			eventually(t, "every event handled", func() bool {
+			testenv.Eventually(t, "every event handled", func() bool {
 				return testutil.ToFloat64(h.svc.m.processed) == float64(len(tt.events))
 			})
 			h.stop()
@@ -234,10 +235,10 @@ func TestWorkerDeadLettersBadEntries(t *testing.T) {
 	}
 	h.client.Log(ctx, event(3, nil))
 	h.start()
-	eventually(t, "every entry handled", func() bool { return testutil.ToFloat64(h.svc.m.processed) == float64(len(bad)+2) })
+	testenv.Eventually(t, "every entry handled", func() bool { return testutil.ToFloat64(h.svc.m.processed) == float64(len(bad)+2) })
 	// The worker goes on after bad entries.
 	h.client.Log(ctx, event(4, nil))
-	eventually(t, "a later event stored", func() bool { rows, _ := h.storedRows(); return rows == 3 })
+	testenv.Eventually(t, "a later event stored", func() bool { rows, _ := h.storedRows(); return rows == 3 })
 	h.stop()
 
 	if diff := cmp.Diff([]string{testID(1), testID(3), testID(4)}, h.storedIDs(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
@@ -297,8 +298,8 @@ func TestWorkerDatabaseFailure(t *testing.T) {
 				want = append(want, testID(i))
 			}
 			sort.Strings(want)
-			eventually(t, "critical events dead-lettered", func() bool { return len(h.dlq()) > 0 })
-			eventually(t, "a retry after the cooldown", func() bool { return len(h.faults.calls()) >= 2 })
+			testenv.Eventually(t, "critical events dead-lettered", func() bool { return len(h.dlq()) > 0 })
+			testenv.Eventually(t, "a retry after the cooldown", func() bool { return len(h.faults.calls()) >= 2 })
 			if rows, _ := h.storedRows(); rows != 0 {
 				t.Fatalf("%d rows stored while the database was down", rows)
 			}
@@ -307,7 +308,7 @@ func TestWorkerDatabaseFailure(t *testing.T) {
 			}
 
 			h.faults.down.Store(false)
-			eventually(t, "every event stored or dead-lettered", func() bool {
+			testenv.Eventually(t, "every event stored or dead-lettered", func() bool {
 				rows, _ := h.storedRows()
 				return rows+len(h.dlq()) == n
 			})
@@ -329,7 +330,7 @@ func TestWorkerDatabaseFailure(t *testing.T) {
 			if err != nil || replayed != len(dead) {
 				t.Fatalf("ReplayDLQ(%s) = %d, %v; want %d, nil", mode, replayed, err, len(dead))
 			}
-			eventually(t, "every event stored", func() bool { rows, _ := h.storedRows(); return rows == n })
+			testenv.Eventually(t, "every event stored", func() bool { rows, _ := h.storedRows(); return rows == n })
 			// Safe to re-run.
 			if again, err := h.svc.ReplayDLQ(ctx, mode); err != nil || again != 0 {
 				t.Errorf("second ReplayDLQ = %d, %v; want 0, nil", again, err)
@@ -357,7 +358,7 @@ func TestWorkerCooldownDoesNotSpin(t *testing.T) {
 	for i := range 20 {
 		h.client.Log(context.Background(), event(i, nil))
 	}
-	eventually(t, "a redelivered batch waiting for the cooldown", func() bool { return h.svc.worker.cooldownWaits.Load() > 0 })
+	testenv.Eventually(t, "a redelivered batch waiting for the cooldown", func() bool { return h.svc.worker.cooldownWaits.Load() > 0 })
 	h.stop()
 	if got := len(h.faults.calls()); got != 1 {
 		t.Errorf("%d insert attempts during the cooldown, want 1", got)
@@ -435,7 +436,7 @@ func TestWorkerPoisonRow(t *testing.T) {
 		h.client.Log(context.Background(), event(i, nil))
 	}
 	h.start()
-	eventually(t, "the batch handled", func() bool { return testutil.ToFloat64(h.svc.m.processed) == 20 })
+	testenv.Eventually(t, "the batch handled", func() bool { return testutil.ToFloat64(h.svc.m.processed) == 20 })
 	h.stop()
 	if rows, _ := h.storedRows(); rows != 19 {
 		t.Errorf("stored %d rows, want 19", rows)
@@ -502,8 +503,8 @@ func TestWorkerLostCommitReplay(t *testing.T) {
 		}))
 	}
 	h.start()
-	eventually(t, "the stream to drain", func() bool { return h.streamLen() == 0 })
-	eventually(t, "the queue depth gauge at 0", func() bool { return testutil.ToFloat64(h.svc.m.queueDepth) == 0 })
+	testenv.Eventually(t, "the stream to drain", func() bool { return h.streamLen() == 0 })
+	testenv.Eventually(t, "the queue depth gauge at 0", func() bool { return testutil.ToFloat64(h.svc.m.queueDepth) == 0 })
 	if rows, _ := h.storedRows(); rows != n {
 		t.Fatalf("stored %d rows, want %d", rows, n)
 	}
@@ -523,7 +524,7 @@ func TestWorkerLostCommitReplay(t *testing.T) {
 		t.Fatalf("ReplayDLQ = %d, %v; want %d, nil", replayed, err, critical)
 	}
 	// The rows are all there already: only the stream says when the worker has handled the replay.
-	eventually(t, "the replayed entries handled and deleted", func() bool { return h.streamLen() == 0 })
+	testenv.Eventually(t, "the replayed entries handled and deleted", func() bool { return h.streamLen() == 0 })
 	if got := testutil.ToFloat64(h.svc.m.processed); got != n+float64(critical) {
 		t.Errorf("processed = %v, want %d (every entry, the replayed ones included)", got, n+critical)
 	}

@@ -14,6 +14,7 @@ import (
 	guidancev1 "github.com/classwaves/classwaves/pkg/api/classwaves/guidance/v1"
 	"github.com/classwaves/classwaves/pkg/apperr"
 	"github.com/classwaves/classwaves/pkg/authn"
+	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/services/guidance/analyzer"
 )
 
@@ -69,7 +70,7 @@ func testGolden(t *testing.T, g analyzer.Golden) {
 		before := len(h.events.prompts(sess.Id))
 		h.restart(func() { h.feedGolden(sess, group, g, base.Add(time.Duration(round)*span)) })
 		round++
-		eventually(t, "the round's insight", func() bool { return len(h.events.insights(sess.Id, 1)) == round })
+		testenv.Eventually(t, "the round's insight", func() bool { return len(h.events.insights(sess.Id, 1)) == round })
 		h.drained(h.cfg.STTTopic)
 		raised := map[string]string{}
 		for _, ev := range h.events.prompts(sess.Id)[before:] {
@@ -231,7 +232,7 @@ func testGolden(t *testing.T, g analyzer.Golden) {
 		t.Errorf("acknowledging an expired prompt: %v, want PROMPT_EXPIRED", err)
 	}
 	// Two actions were audited (one dismissal, one acknowledgement).
-	eventually(t, "audit records", func() bool { return len(h.auditEvents()) >= 2 })
+	testenv.Eventually(t, "audit records", func() bool { return len(h.auditEvents()) >= 2 })
 }
 
 // cmpEmpty treats nil and empty slices as equal.

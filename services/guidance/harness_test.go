@@ -33,22 +33,12 @@ import (
 	"github.com/classwaves/classwaves/pkg/logging"
 	"github.com/classwaves/classwaves/pkg/store"
 	"github.com/classwaves/classwaves/pkg/store/storetest"
+	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/services/guidance/analyzer"
 )
 
 // waitTimeout bounds every wait in the tests; it is a hang guard, not a speed assertion.
 const waitTimeout = 20 * time.Second
-
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 const (
 	schoolA = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -463,7 +453,7 @@ func (h *harness) status(s *sessionv1.Session, st string) {
 // drained waits until the service's consumer group has handled everything published to topic.
 func (h *harness) drained(topic string) {
 	h.t.Helper()
-	eventually(h.t, "the consumer group to catch up on "+topic, func() bool {
+	testenv.Eventually(h.t, "the consumer group to catch up on "+topic, func() bool {
 		n, err := h.bus.Len(context.Background(), topic)
 		if err != nil {
 			h.t.Fatal(err)
@@ -471,7 +461,7 @@ func (h *harness) drained(topic string) {
 		return h.handled(topic) >= n
 	})
 	// And the fan-out has brought the test everything the service published.
-	eventually(h.t, "the collector to catch up on "+h.cfg.EventsTopic, func() bool {
+	testenv.Eventually(h.t, "the collector to catch up on "+h.cfg.EventsTopic, func() bool {
 		n, err := h.bus.Len(context.Background(), h.cfg.EventsTopic)
 		if err != nil {
 			h.t.Fatal(err)

@@ -59,7 +59,7 @@ func TestRedisRedeliveryNeverAnalysesTwice(t *testing.T) {
 	h.start()
 	h.svc = first
 
-	eventually(t, "the redelivery", func() bool { return crashed.Load() && maxDeliveries.Load() >= 2 })
+	testenv.Eventually(t, "the redelivery", func() bool { return crashed.Load() && maxDeliveries.Load() >= 2 })
 	h.drained(h.cfg.STTTopic)
 	if n := h.an.calls1.Load(); n != 1 {
 		t.Errorf("the analyzer ran %d times, want 1", n)

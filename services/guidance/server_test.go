@@ -13,6 +13,7 @@ import (
 	guidancev1 "github.com/classwaves/classwaves/pkg/api/classwaves/guidance/v1"
 	"github.com/classwaves/classwaves/pkg/apperr"
 	"github.com/classwaves/classwaves/pkg/authn"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 func reasonOf(err error) string { return apperr.ReasonOf(status.Convert(err)) }
@@ -106,7 +107,7 @@ func TestAnalyzeDiscussion(t *testing.T) {
 			t.Errorf("evidence of a line %q", e.GetWindowId())
 		}
 	}
-	eventually(t, "the published insight", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
+	testenv.Eventually(t, "the published insight", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
 	if n := len(h.events.prompts(sess.Id)); n != 0 {
 		t.Errorf("an analysis of sent lines raised %d prompts", n)
 	}
@@ -194,7 +195,7 @@ func TestGenerateAndGetInsights(t *testing.T) {
 		h.feedGolden(sess, g1, g, base)
 		h.feedGolden(sess, g2, golden(t, "on_topic_collaborative"), base)
 	})
-	eventually(t, "tier 1 of both groups", func() bool { return len(h.events.insights(sess.Id, 1)) >= 2 })
+	testenv.Eventually(t, "tier 1 of both groups", func() bool { return len(h.events.insights(sess.Id, 1)) >= 2 })
 	h.drained(h.cfg.STTTopic)
 
 	resp, err := h.client.GenerateInsights(teacher, &guidancev1.GenerateInsightsRequest{SessionId: sess.Id, GroupIds: []string{g1}, AnalysisDepth: "comprehensive"})
@@ -211,7 +212,7 @@ func TestGenerateAndGetInsights(t *testing.T) {
 	if _, err := h.client.GenerateInsights(teacher, &guidancev1.GenerateInsightsRequest{SessionId: sess.Id, AnalysisDepth: "deep"}); reasonOf(err) != apperr.ReasonValidation {
 		t.Errorf("bad depth: %v", err)
 	}
-	eventually(t, "the tier 2 event", func() bool { return len(h.events.insights(sess.Id, 2)) == 1 })
+	testenv.Eventually(t, "the tier 2 event", func() bool { return len(h.events.insights(sess.Id, 2)) == 1 })
 
 	all, err := h.client.GetInsights(teacher, &guidancev1.GetInsightsRequest{SessionId: sess.Id})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/bus"
 	"github.com/classwaves/classwaves/pkg/bus/inproc"
 	busevents "github.com/classwaves/classwaves/pkg/events"
+	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/services/guidance/analyzer"
 )
 
@@ -116,10 +117,10 @@ func TestTier1FromBusEvents(t *testing.T) {
 		start := base.Add(time.Duration(i) * 15 * time.Second)
 		h.activity(sess, quiet, newID(), start, start.Add(15*time.Second), 0.4, 14.6, 12)
 	}
-	eventually(t, "the silent group's insight", func() bool {
+	testenv.Eventually(t, "the silent group's insight", func() bool {
 		return slices.ContainsFunc(h.events.insights(sess.Id, 1), func(ev *eventsv1.Event) bool { return ev.GetGroupId() == quiet })
 	})
-	eventually(t, "the silence alert", func() bool {
+	testenv.Eventually(t, "the silence alert", func() bool {
 		return slices.ContainsFunc(h.events.prompts(sess.Id), func(ev *eventsv1.Event) bool {
 			return ev.GetGroupId() == quiet && ev.GetPromptRaised().GetCategory() == CategorySilence
 		})
@@ -203,7 +204,7 @@ func TestSessionEnd(t *testing.T) {
 	group := sess.Groups[0].Id
 	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	h.restart(func() { h.feedGolden(sess, group, g, base) })
-	eventually(t, "the off-task alert", func() bool { return len(h.events.prompts(sess.Id)) > 0 })
+	testenv.Eventually(t, "the off-task alert", func() bool { return len(h.events.prompts(sess.Id)) > 0 })
 	if len(h.pending(sess.Id)) == 0 {
 		t.Fatal("no pending prompt before the end")
 	}
@@ -249,7 +250,7 @@ func TestTier2Schedule(t *testing.T) {
 	group := sess.Groups[0].Id
 	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	h.restart(func() { h.feedGolden(sess, group, g, base) })
-	eventually(t, "a tier 1 insight", func() bool { return len(h.events.insights(sess.Id, 1)) > 0 })
+	testenv.Eventually(t, "a tier 1 insight", func() bool { return len(h.events.insights(sess.Id, 1)) > 0 })
 	h.drained(h.cfg.STTTopic)
 
 	ctx := t.Context()
@@ -261,7 +262,7 @@ func TestTier2Schedule(t *testing.T) {
 		t.Fatalf("tier 2 ran %d times when due, want 1", ran)
 	}
 	// The collector reads the bus asynchronously.
-	eventually(t, "the tier 2 insight", func() bool { return len(h.events.insights(sess.Id, 2)) >= 1 })
+	testenv.Eventually(t, "the tier 2 insight", func() bool { return len(h.events.insights(sess.Id, 2)) >= 1 })
 	h.clock.Add(h.cfg.Tier2Interval)
 	if ran := h.svc.runDue(ctx); ran != 0 {
 		t.Errorf("tier 2 ran %d times without new tier 1 insights", ran)
@@ -317,7 +318,7 @@ func TestAnalyzerOutage(t *testing.T) {
 	h.an.fail.Store(false)
 	end := base.Add(time.Minute)
 	h.activity(sess, group, newID(), end, end.Add(15*time.Second), 12, 3, 1)
-	eventually(t, "the analysis after the outage", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
+	testenv.Eventually(t, "the analysis after the outage", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
 	ins := insightOf(t, h.events.insights(sess.Id, 1)[0])
 	if !ins.GetWindowStart().AsTime().Equal(base) {
 		t.Errorf("after the outage the span starts at %v, want %v (nothing lost)", ins.GetWindowStart().AsTime(), base)
@@ -338,11 +339,11 @@ func TestSessionServiceOutage(t *testing.T) {
 	h.sessions.down.Store(true)
 	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	h.feedGolden(sess, sess.Groups[0].Id, g, base)
-	eventually(t, "a retry", func() bool {
+	testenv.Eventually(t, "a retry", func() bool {
 		return h.counter("guidance_bus_events_total", map[string]string{"outcome": outcomeRetry}) > 0
 	})
 	h.sessions.down.Store(false)
-	eventually(t, "the analysis after the outage", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
+	testenv.Eventually(t, "the analysis after the outage", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
 }
 
 // TestMalformedEvents: nothing a producer sends stops the consumer or changes anything.
@@ -376,7 +377,7 @@ func TestMalformedEvents(t *testing.T) {
 		ev.Key = group
 		h.publish(h.cfg.STTTopic, ev)
 	}
-	eventually(t, "every malformed event handled", func() bool {
+	testenv.Eventually(t, "every malformed event handled", func() bool {
 		return h.counter("guidance_bus_events_total", nil) >= float64(len(raw)+len(bad))
 	})
 	// An empty payload is an empty event, and an unknown type is not ours: both are ignored.
@@ -391,7 +392,7 @@ func TestMalformedEvents(t *testing.T) {
 		start := base.Add(time.Duration(i) * 15 * time.Second)
 		h.activity(sess, group, newID(), start, start.Add(15*time.Second), 0, 15, 15)
 	}
-	eventually(t, "an insight after the malformed events", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
+	testenv.Eventually(t, "an insight after the malformed events", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
 }
 
 // TestWordCountAndSpeaker covers what is read from a transcript's text.
@@ -526,7 +527,7 @@ func TestTranscriptGrace(t *testing.T) {
 		t.Fatalf("%d insights before the transcript arrived, want 0 (the span waits for it)", n)
 	}
 	h.transcript(sess, group, newID(), "Plants use light energy from the sun to make glucose in their leaves.", base, base.Add(15*time.Second))
-	eventually(t, "the analysis with the transcript", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
+	testenv.Eventually(t, "the analysis with the transcript", func() bool { return len(h.events.insights(sess.Id, 1)) == 1 })
 	if ins := insightOf(t, h.events.insights(sess.Id, 1)[0]); ins.GetMetrics().GetTopicalFocus() == 0 || len(ins.GetEvidence()) == 0 {
 		t.Errorf("the analysis did not measure the transcript: %v", ins)
 	}
@@ -541,5 +542,5 @@ func TestTranscriptGrace(t *testing.T) {
 	h.clock.Add(40 * time.Second) // the second window closed 26 s ago
 	later := next.Add(15 * time.Second)
 	h.activity(sess, group, newID(), later, later.Add(15*time.Second), 0.5, 14.5, 10)
-	eventually(t, "the analysis after the grace", func() bool { return len(h.events.insights(sess.Id, 1)) == 2 })
+	testenv.Eventually(t, "the analysis after the grace", func() bool { return len(h.events.insights(sess.Id, 1)) == 2 })
 }

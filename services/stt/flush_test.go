@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	sttv1 "github.com/classwaves/classwaves/pkg/api/classwaves/stt/v1"
+	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/services/stt/openaitest"
 )
 
@@ -66,7 +67,7 @@ func TestFlushGroups(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			eventually(t, "the other session's transcript", func() bool { return len(h.events.of(EventTranscript)) == 4 })
+			testenv.Eventually(t, "the other session's transcript", func() bool { return len(h.events.of(EventTranscript)) == 4 })
 
 			// Naming groups flushes only those; an unknown session flushes nothing.
 			resp, err = h.client.FlushGroups(context.Background(), &sttv1.FlushGroupsRequest{SessionId: newID()})
@@ -104,11 +105,11 @@ func TestFlushGroupsTimesOutAndDropsTheAudio(t *testing.T) {
 			}
 			// Both windows are dropped (cancelled in flight, or never started with the queue's
 			// single worker); nothing is published and every buffer is released.
-			eventually(t, "the windows dropped", func() bool { return h.windowCount(outcomeDrain) == 2 })
+			testenv.Eventually(t, "the windows dropped", func() bool { return h.windowCount(outcomeDrain) == 2 })
 			if n := len(h.events.of(EventTranscript)); n != 0 {
 				t.Errorf("%d transcripts published after a timed-out drain", n)
 			}
-			eventually(t, "buffers released", func() bool { return testutil.ToFloat64(h.svc.m.windowBytes) == 0 })
+			testenv.Eventually(t, "buffers released", func() bool { return testutil.ToFloat64(h.svc.m.windowBytes) == 0 })
 			// Usage of abandoned windows is refunded.
 			h.svc.budget.save(context.Background())
 			u, err := h.store.Usage(context.Background(), schoolA, day(h.clock()))
@@ -136,7 +137,7 @@ func TestStopDrainsOpenWindows(t *testing.T) {
 	if got := h.windowCount(outcomeTranscribed); got != 1 {
 		t.Errorf("stt_windows_total{transcribed} = %d after Stop, want the open window's", got)
 	}
-	eventually(t, "the transcript event", func() bool { return len(h.events.of(EventTranscript)) == 1 })
+	testenv.Eventually(t, "the transcript event", func() bool { return len(h.events.of(EventTranscript)) == 1 })
 	// After Stop, new streams are refused.
 	if _, err := h.svc.OpenStream(StreamStart{SessionID: newID(), GroupID: newID(), SchoolID: schoolA, Format: 1, SampleRate: 16000}); err == nil {
 		t.Error("OpenStream after Stop succeeded")

@@ -31,22 +31,12 @@ import (
 	"github.com/classwaves/classwaves/pkg/grpcserver"
 	"github.com/classwaves/classwaves/pkg/logging"
 	"github.com/classwaves/classwaves/pkg/store/storetest"
+	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/services/stt/openaitest"
 )
 
 // waitTimeout bounds every wait in the tests; it is a hang guard, not a speed assertion.
 const waitTimeout = 60 * time.Second
-
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 const (
 	schoolA = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -313,7 +303,7 @@ func (s *audioStream) finish() error {
 // waitAnswers waits until n chunk answers arrived.
 func (s *audioStream) waitAnswers(n int) {
 	s.t.Helper()
-	eventually(s.t, "chunk answers", func() bool {
+	testenv.Eventually(s.t, "chunk answers", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		c := 0

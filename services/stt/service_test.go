@@ -16,6 +16,7 @@ import (
 	sttv1 "github.com/classwaves/classwaves/pkg/api/classwaves/stt/v1"
 	"github.com/classwaves/classwaves/pkg/apperr"
 	"github.com/classwaves/classwaves/pkg/authn"
+	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/services/stt/audio"
 	"github.com/classwaves/classwaves/services/stt/openaitest"
 )
@@ -34,7 +35,7 @@ func TestPCMStreamIsWindowedTranscribedStoredAndPublished(t *testing.T) {
 	if got := len(s.refused()); got != 0 {
 		t.Errorf("%d chunks refused", got)
 	}
-	eventually(t, "three transcripts", func() bool { return len(h.events.of(EventTranscript)) == 3 })
+	testenv.Eventually(t, "three transcripts", func() bool { return len(h.events.of(EventTranscript)) == 3 })
 
 	wins := s.windows()
 	if len(wins) != 3 {
@@ -108,7 +109,7 @@ func TestPCMStreamIsWindowedTranscribedStoredAndPublished(t *testing.T) {
 	if got := h.windowCount(outcomeTranscribed); got != 3 {
 		t.Errorf("stt_windows_total{transcribed} = %d, want 3", got)
 	}
-	eventually(t, "buffers released", func() bool { return testutil.ToFloat64(h.svc.m.windowBytes) == 0 })
+	testenv.Eventually(t, "buffers released", func() bool { return testutil.ToFloat64(h.svc.m.windowBytes) == 0 })
 }
 
 func TestContainerFormatsEndToEnd(t *testing.T) {
@@ -135,7 +136,7 @@ func TestContainerFormatsEndToEnd(t *testing.T) {
 			if err := s.finish(); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the transcript", func() bool { return len(h.events.of(EventTranscript)) == 1 })
+			testenv.Eventually(t, "the transcript", func() bool { return len(h.events.of(EventTranscript)) == 1 })
 			reqs := h.openai.Requests()
 			if len(reqs) != 1 {
 				t.Fatalf("%d requests, want 1", len(reqs))
@@ -183,7 +184,7 @@ func TestBadChunksAreRefusedAndTheStreamGoesOn(t *testing.T) {
 	if diff := cmp.Diff([]string{"AUDIO_CORRUPT", "AUDIO_CORRUPT"}, got); diff != "" {
 		t.Errorf("refusals mismatch (-want +got):\n%s", diff)
 	}
-	eventually(t, "the transcript", func() bool { return len(h.events.of(EventTranscript)) == 1 })
+	testenv.Eventually(t, "the transcript", func() bool { return len(h.events.of(EventTranscript)) == 1 })
 	if d := h.openai.Requests()[0].Info.Duration; d != 5600*time.Millisecond {
 		t.Errorf("the window holds %v, want all 5.6s of the good chunks", d)
 	}
@@ -257,7 +258,7 @@ func TestStreamProtocol(t *testing.T) {
 	if err := second.finish(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "both windows", func() bool { return len(h.events.of(EventTranscript)) == 2 })
+	testenv.Eventually(t, "both windows", func() bool { return len(h.events.of(EventTranscript)) == 2 })
 }
 
 func TestProviderOffStillPublishesSpeechActivity(t *testing.T) {
@@ -268,7 +269,7 @@ func TestProviderOffStillPublishesSpeechActivity(t *testing.T) {
 	if err := s.finish(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "speech activity", func() bool { return len(h.events.of(EventSpeechActivity)) == 2 })
+	testenv.Eventually(t, "speech activity", func() bool { return len(h.events.of(EventSpeechActivity)) == 2 })
 	var got [][3]float64
 	for _, ev := range h.events.of(EventSpeechActivity) {
 		a := ev.GetSpeechActivity()
@@ -297,8 +298,8 @@ func TestSilentWindowsAreNotSent(t *testing.T) {
 	if err := s.finish(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "speech activity", func() bool { return len(h.events.of(EventSpeechActivity)) == 1 })
-	eventually(t, "the window's outcome", func() bool { return h.windowCount(outcomeSilent) == 1 })
+	testenv.Eventually(t, "speech activity", func() bool { return len(h.events.of(EventSpeechActivity)) == 1 })
+	testenv.Eventually(t, "the window's outcome", func() bool { return h.windowCount(outcomeSilent) == 1 })
 	if n := len(h.openai.Requests()); n != 0 {
 		t.Errorf("%d requests for a silent window", n)
 	}
@@ -330,7 +331,7 @@ func TestTranscriptionFailuresDropTheWindowOnly(t *testing.T) {
 			if err := s.finish(); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the second transcript", func() bool { return len(h.events.of(EventTranscript)) == 1 })
+			testenv.Eventually(t, "the second transcript", func() bool { return len(h.events.of(EventTranscript)) == 1 })
 			var texts []string
 			for _, ev := range h.events.of(EventTranscript) {
 				texts = append(texts, ev.GetTranscriptReady().GetText())
@@ -372,7 +373,7 @@ func TestBudgetAlertsOnceAndStopsTranscription(t *testing.T) {
 		if err := s.finish(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the window's outcome", func() bool {
+		testenv.Eventually(t, "the window's outcome", func() bool {
 			return h.windowCount(outcomeTranscribed)+h.windowCount(outcomeBudget) == i+1
 		})
 	}
@@ -382,7 +383,7 @@ func TestBudgetAlertsOnceAndStopsTranscription(t *testing.T) {
 	if err := s.finish(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "all windows", func() bool { return h.windowCount(outcomeTranscribed)+h.windowCount(outcomeBudget) == 5 })
+	testenv.Eventually(t, "all windows", func() bool { return h.windowCount(outcomeTranscribed)+h.windowCount(outcomeBudget) == 5 })
 	if got := h.windowCount(outcomeBudget); got != 1 {
 		t.Errorf("stt_windows_total{dropped_budget} = %d, want 1", got)
 	}
@@ -404,7 +405,7 @@ func TestBudgetAlertsOnceAndStopsTranscription(t *testing.T) {
 	if diff := cmp.Diff(want, alerts, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("alerts mismatch (-want +got):\n%s", diff)
 	}
-	eventually(t, "audit records", func() bool { return len(h.auditEvents()) == 3 })
+	testenv.Eventually(t, "audit records", func() bool { return len(h.auditEvents()) == 3 })
 	for _, rec := range h.auditEvents() {
 		if !strings.Contains(rec, `"eventType":"stt.budget_alert"`) || !strings.Contains(rec, schoolA) {
 			t.Errorf("audit record %s", rec)
@@ -427,7 +428,7 @@ func TestBudgetAlertsOnceAndStopsTranscription(t *testing.T) {
 	if err := s.finish(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a transcript the next day", func() bool { return h.windowCount(outcomeTranscribed) == 5 })
+	testenv.Eventually(t, "a transcript the next day", func() bool { return h.windowCount(outcomeTranscribed) == 5 })
 }
 
 func TestGetBudgetUsageAccess(t *testing.T) {
