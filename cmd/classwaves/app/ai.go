@@ -25,15 +25,7 @@ import (
 // Tier 1 and Tier 2 use the built-in analyzer unless AI_TIER1_ENDPOINT / AI_TIER2_ENDPOINT name an
 // OpenAI-compatible endpoint; an LLM analyzer that fails answers with the built-in one.
 func (a *App) initGuidance(ctx context.Context) error {
-	db, err := a.database(ctx)
-	if err != nil {
-		return err
-	}
-	b, err := a.eventBus(ctx)
-	if err != nil {
-		return err
-	}
-	audit, err := a.auditClient(ctx)
+	db, b, audit, err := a.serviceInfra(ctx)
 	if err != nil {
 		return err
 	}
@@ -120,15 +112,7 @@ func (a *App) aiAPIKey() string {
 // every service's gRPC health for /health/components. Summaries use the built-in summarizer unless
 // AI_SUMMARIZER_ENDPOINT names an OpenAI-compatible endpoint.
 func (a *App) initAnalytics(ctx context.Context) error {
-	db, err := a.database(ctx)
-	if err != nil {
-		return err
-	}
-	b, err := a.eventBus(ctx)
-	if err != nil {
-		return err
-	}
-	audit, err := a.auditClient(ctx)
+	db, b, audit, err := a.serviceInfra(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/classwaves/classwaves/pkg/auditlog"
 	"github.com/classwaves/classwaves/pkg/bus"
 	"github.com/classwaves/classwaves/pkg/bus/inproc"
 	"github.com/classwaves/classwaves/pkg/bus/redisbus"
@@ -93,6 +94,24 @@ func (a *App) database(ctx context.Context) (*store.DB, error) {
 	a.db = db
 	a.closers = append(a.closers, db.Close)
 	return db, nil
+}
+
+// serviceInfra is what a service module needs from the process: the database, the bus and the
+// audit client (each opened once per process).
+func (a *App) serviceInfra(ctx context.Context) (*store.DB, bus.Bus, *auditlog.Client, error) {
+	db, err := a.database(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	b, err := a.eventBus(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	audit, err := a.auditClient(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return db, b, audit, nil
 }
 
 // eventBus opens the process's bus once: Redis Streams when REDIS_URL is set, else in-process.

@@ -218,15 +218,7 @@ func (a *App) hasModule(name string) bool { return slices.Contains(a.modules, na
 
 // initSTT builds the STT service: in-memory audio windows, transcription, budgets.
 func (a *App) initSTT(ctx context.Context) error {
-	db, err := a.database(ctx)
-	if err != nil {
-		return err
-	}
-	b, err := a.eventBus(ctx)
-	if err != nil {
-		return err
-	}
-	audit, err := a.auditClient(ctx)
+	db, b, audit, err := a.serviceInfra(ctx)
 	if err != nil {
 		return err
 	}
@@ -246,15 +238,7 @@ func (a *App) initSTT(ctx context.Context) error {
 // end) over gRPC with a service principal: the local listener when those modules run here, else
 // AUTH_GRPC_ADDR / STT_GRPC_ADDR.
 func (a *App) initSession(ctx context.Context) error {
-	db, err := a.database(ctx)
-	if err != nil {
-		return err
-	}
-	b, err := a.eventBus(ctx)
-	if err != nil {
-		return err
-	}
-	audit, err := a.auditClient(ctx)
+	db, b, audit, err := a.serviceInfra(ctx)
 	if err != nil {
 		return err
 	}
