@@ -125,10 +125,14 @@ func (b *batchConn) batchFlushes() int {
 	return b.flushes
 }
 
-// hijacker makes the upgrader's Hijack return a batchConn.
+// hijacker makes the upgrader's Hijack return a batchConn, and a read buffer of readSize bytes that the
+// upgrader keeps as the connection's (the upgrader's ReadBufferSize is 0, so it reuses the hijacked
+// reader): the transport can then tell whether a message is already buffered.
 type hijacker struct {
 	http.ResponseWriter
-	bc *batchConn
+	readSize int
+	bc       *batchConn
+	br       *bufio.Reader
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -137,5 +141,10 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.bc = &batchConn{Conn: conn}
-	return h.bc, brw, nil
+	if brw.Reader.Buffered() > 0 {
+		// The client sent data before the handshake completed: the upgrader refuses it.
+		return h.bc, brw, nil
+	}
+	h.br = bufio.NewReaderSize(h.bc, h.readSize)
+	return h.bc, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

@@ -42,9 +42,16 @@ type Config struct {
 	// Access-Control-Allow-* headers for allowed origins (set it when a proxy in front does CORS).
 	DisableCORS bool
 	// ReadBufferSize sizes each WebSocket connection's read buffer, held for the connection's life
-	// (default 1024; larger messages are read past it). WriteBufferSize sizes the frame buffer of a write
-	// (default 4096); write buffers are pooled and held only while a connection writes.
+	// (default and minimum 512; larger messages are read past it). WriteBufferSize sizes the frame buffer
+	// of a write (default 4096); write buffers are pooled and held only while a connection writes.
 	ReadBufferSize, WriteBufferSize int
+	// GoroutinePerConnection keeps a goroutine reading each WebSocket connection for its whole life. By
+	// default (on Linux) a connection with nothing to read parks on an epoll instance the server shares
+	// between its connections, and holds no goroutine until its next message arrives.
+	GoroutinePerConnection bool
+	// ReadLinger is how long a WebSocket connection's reader waits for the next message after one before
+	// it parks (default 250ms; negative: park at once). Connections that stream keep their reader.
+	ReadLinger time.Duration
 	// Logger receives debug logs about refused requests and closed sessions (default: discard).
 	Logger *slog.Logger
 }
@@ -94,7 +101,10 @@ func (c Config) withDefaults() Config {
 	def(&c.WriteQueueSoftLimit, 256)
 	def(&c.WriteQueueHardLimit, 4096)
 	def(&c.WriteQueueMaxBytes, 32<<20)
-	def(&c.ReadBufferSize, 1024)
+	defDur(&c.ReadLinger, 250*time.Millisecond)
+	c.ReadLinger = max(c.ReadLinger, 0)
+	def(&c.ReadBufferSize, 512)
+	c.ReadBufferSize = max(c.ReadBufferSize, 512) // the upgrader reuses a hijacked reader only past 256 bytes
 	def(&c.WriteBufferSize, 4096)
 	if c.CheckOrigin == nil {
 		c.CheckOrigin = sameOrigin

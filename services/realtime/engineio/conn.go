@@ -26,11 +26,9 @@ const (
 
 // Conn is one Engine.IO session. Its methods are safe for concurrent use.
 type Conn struct {
-	srv    *Server
-	id     string
-	req    *http.Request
-	ctx    context.Context
-	cancel context.CancelFunc
+	srv *Server
+	id  string
+	req *http.Request
 
 	deliverMu sync.Mutex // serializes HandleMessage calls
 
@@ -57,18 +55,36 @@ type Conn struct {
 }
 
 func newConn(s *Server, r *http.Request, transport string, ws *wsTransport) *Conn {
-	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	return &Conn{
 		srv:       s,
 		id:        newSID(),
-		req:       r.Clone(ctx),
-		ctx:       ctx,
-		cancel:    cancel,
+		req:       handshakeRequest(DoneContext(done), r),
 		transport: transport,
 		ws:        ws,
 		notify:    make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		done:      done,
 	}
+}
+
+// handshakeRequest is the part of r a session keeps: method, URL, headers, host, remote address and TLS
+// state, with ctx as its context. It shares r's URL and header map (the HTTP server never reuses them
+// after the handler returns) rather than copying them, and drops everything tied to the HTTP connection.
+func handshakeRequest(ctx context.Context, r *http.Request) *http.Request {
+	req := &http.Request{
+		Method:     r.Method,
+		URL:        r.URL,
+		Proto:      r.Proto,
+		ProtoMajor: r.ProtoMajor,
+		ProtoMinor: r.ProtoMinor,
+		Header:     r.Header,
+		Body:       http.NoBody,
+		Host:       r.Host,
+		RemoteAddr: r.RemoteAddr,
+		RequestURI: r.RequestURI,
+		TLS:        r.TLS,
+	}
+	return req.WithContext(ctx)
 }
 
 // ID returns the session id (the sid query parameter).
@@ -79,7 +95,7 @@ func (c *Conn) ID() string { return c.id }
 func (c *Conn) Request() *http.Request { return c.req }
 
 // Context returns a context that is canceled when the session is closed.
-func (c *Conn) Context() context.Context { return c.ctx }
+func (c *Conn) Context() context.Context { return DoneContext(c.done) }
 
 // Done returns a channel that is closed when the session is closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -245,7 +261,6 @@ func (c *Conn) finalize(reason string) {
 	close(c.done)
 	c.mu.Unlock()
 
-	c.cancel()
 	if ws != nil {
 		ws.close()
 	}

@@ -73,6 +73,9 @@ type Server struct {
 	onConn   func(*Conn) Handler
 	upgrader websocket.Upgrader
 	log      *slog.Logger
+	poller   *poller // parks idle WebSocket connections; nil: a reading goroutine per connection
+	// readBuffers holds the read buffers of parked connections (*bufio.Reader of cfg.ReadBufferSize bytes).
+	readBuffers sync.Pool
 
 	mu     sync.Mutex
 	conns  map[string]*Conn
@@ -96,8 +99,17 @@ func NewServer(cfg Config, onConnection func(c *Conn) Handler) (*Server, error) 
 		log:    cfg.Logger,
 		conns:  make(map[string]*Conn),
 	}
+	if !cfg.GoroutinePerConnection {
+		if p, err := newPoller(); err == nil {
+			s.poller = p
+		} else {
+			s.log.Debug("engineio: no idle-connection poller; a goroutine reads each WebSocket", "err", err)
+		}
+	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  cfg.ReadBufferSize,
+		// 0: the upgrader keeps the read buffer of the hijacked connection, which serveWebSocket sizes to
+		// cfg.ReadBufferSize.
+		ReadBufferSize:  0,
 		WriteBufferSize: cfg.WriteBufferSize,
 		WriteBufferPool: &sync.Pool{},
 		// The origin was checked by ServeHTTP before the upgrade.
@@ -135,6 +147,9 @@ func (s *Server) Close() error {
 		c.finalize(ReasonForcedServerClose)
 	}
 	s.wg.Wait()
+	if s.poller != nil {
+		s.poller.close()
+	}
 	return nil
 }
 

@@ -1,10 +1,13 @@
 package engineio
 
 import (
+	"bufio"
 	"errors"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -14,13 +17,20 @@ import (
 // reader answers the upgrade probe before the writer starts); close may be called from anywhere.
 type wsTransport struct {
 	conn      *websocket.Conn
-	bc        *batchConn // conn's net.Conn
+	bc        *batchConn    // conn's net.Conn
+	br        *bufio.Reader // conn's read buffer
+	rc        syscall.RawConn
+	poller    *poller // the server's idle-connection poller; nil: t keeps a reading goroutine
+	pw        watch   // t's registration with poller
 	closeOnce sync.Once
 }
 
 // close sends a normal-closure frame, without waiting long for it, and closes the connection.
 func (t *wsTransport) close() {
 	t.closeOnce.Do(func() {
+		if t.poller != nil {
+			t.poller.forget(&t.pw, t.rc)
+		}
 		deadline := time.Now().Add(100 * time.Millisecond)
 		t.bc.abandon(deadline)
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
@@ -44,13 +54,20 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *Conn)
 			s.wg.Done()
 		}
 	}()
-	hj := &hijacker{ResponseWriter: w}
+	hj := &hijacker{ResponseWriter: w, readSize: s.cfg.ReadBufferSize}
 	conn, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader answered the request
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxPayload))
-	t := &wsTransport{conn: conn, bc: hj.bc}
+	t := &wsTransport{conn: conn, bc: hj.bc, br: hj.br}
+	if s.poller != nil {
+		if sc, ok := hj.bc.Conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				t.rc, t.poller = rc, s.poller
+			}
+		}
+	}
 	// read runs the read loop on its own goroutine, which takes over this call's wait group count.
 	read := func(probing bool) {
 		handedOff = true
@@ -139,8 +156,12 @@ func (c *Conn) completeUpgrade(t *wsTransport) bool {
 	return true
 }
 
-// readLoop reads t until it fails. While probing, t is a WebSocket being upgraded to: only the probe
-// ping and the upgrade packet are allowed on it.
+// readLoop reads t until it fails or parks. While probing, t is a WebSocket being upgraded to: only the
+// probe ping and the upgrade packet are allowed on it.
+//
+// Once an established transport has handled a message and its read buffer is empty, it parks on the
+// server's poller instead of waiting in a read: this goroutine ends, and the poller starts readLoop again
+// when the socket becomes readable. An idle connection then holds no goroutine.
 func (c *Conn) readLoop(t *wsTransport, probing bool) {
 	for {
 		typ, data, err := t.conn.ReadMessage()
@@ -171,6 +192,9 @@ func (c *Conn) readLoop(t *wsTransport, probing bool) {
 			if !c.onPacket(p) {
 				return
 			}
+			if t.poller != nil && t.br.Buffered() == 0 && !t.linger(c.srv.cfg.ReadLinger) && t.park(c) {
+				return
+			}
 			continue
 		}
 		switch {
@@ -198,6 +222,75 @@ func (c *Conn) readLoop(t *wsTransport, probing bool) {
 			return
 		}
 	}
+}
+
+// linger waits up to d for t's next data on the calling goroutine, and reports whether some arrived (or
+// the connection failed: the next read reports it). A connection that streams (audio chunks every 100 ms)
+// keeps its goroutine and skips the poller's round trip; one that falls quiet parks after d.
+func (t *wsTransport) linger(d time.Duration) bool {
+	if d <= 0 {
+		return false
+	}
+	if t.bc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return true
+	}
+	_, err := t.br.Peek(1)
+	if t.bc.SetReadDeadline(time.Time{}) != nil {
+		return true
+	}
+	return err == nil || !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// park hands t to the poller. It reports false when t could not be parked (the caller keeps reading).
+// On true, the calling goroutine must leave t alone and return: the goroutine the poller starts when the
+// socket becomes readable (with a wait group count of its own) reads it from then on. A parked transport
+// holds no read buffer either: its (empty) buffer goes back to the server's pool until it resumes.
+func (t *wsTransport) park(c *Conn) bool {
+	if c.isClosed() {
+		return false // the read fails at once and ends the loop
+	}
+	srv := c.srv
+	t.releaseReadBuffer(srv)
+	err := t.poller.park(&t.pw, t.rc, func() {
+		if !srv.track() {
+			return // the server is closing and closes t
+		}
+		defer srv.wg.Done()
+		t.acquireReadBuffer(srv)
+		c.readLoop(t, false)
+	})
+	if err != nil {
+		t.acquireReadBuffer(srv)
+		return false
+	}
+	return true
+}
+
+// readerShells holds bufio.Reader values without a buffer, so that swapping buffers in and out of a
+// transport's reader allocates nothing.
+var readerShells = sync.Pool{New: func() any { return new(bufio.Reader) }}
+
+// releaseReadBuffer moves t's empty read buffer to the server's pool. The reader the WebSocket
+// connection holds (t.br) is left without a buffer until acquireReadBuffer; nothing reads it meanwhile.
+func (t *wsTransport) releaseReadBuffer(s *Server) {
+	shell := readerShells.Get().(*bufio.Reader)
+	*shell = *t.br
+	shell.Reset(nil)
+	*t.br = bufio.Reader{}
+	s.readBuffers.Put(shell)
+}
+
+// acquireReadBuffer gives t's reader a buffer from the server's pool.
+func (t *wsTransport) acquireReadBuffer(s *Server) {
+	r, _ := s.readBuffers.Get().(*bufio.Reader)
+	if r == nil {
+		r = bufio.NewReaderSize(t.bc, s.cfg.ReadBufferSize)
+	} else {
+		r.Reset(t.bc)
+	}
+	*t.br = *r
+	*r = bufio.Reader{}
+	readerShells.Put(r)
 }
 
 // writeLoop drains the session's queue to t, batch by batch, until the queue is empty or the session or t

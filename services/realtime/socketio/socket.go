@@ -119,8 +119,8 @@ type Socket struct {
 	ns        *Namespace
 	client    *client
 	handshake *Handshake
-	ctx       context.Context
-	cancel    context.CancelFunc
+	done      chan struct{} // closed by cancel, when the socket disconnects
+	canceled  atomic.Bool
 
 	// Set before the socket is shared (by newSocket, or by the adapter when restoring a session).
 	id, pid   string
@@ -148,13 +148,11 @@ type Socket struct {
 }
 
 func newSocket(ns *Namespace, c *client, hs *Handshake) *Socket {
-	ctx, cancel := context.WithCancel(c.conn.Context())
 	s := &Socket{
 		ns:        ns,
 		client:    c,
 		handshake: hs,
-		ctx:       ctx,
-		cancel:    cancel,
+		done:      make(chan struct{}),
 		id:        newID(),
 		handlers:  make(map[string]EventHandler),
 		acks:      make(map[uint64]*pendingAck),
@@ -182,7 +180,15 @@ func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
 func (s *Socket) Recovered() bool { return s.recovered }
 
 // Context returns a context canceled when the socket disconnects.
-func (s *Socket) Context() context.Context { return s.ctx }
+func (s *Socket) Context() context.Context { return engineio.DoneContext(s.done) }
+
+// cancel cancels the socket's context. The session's end disconnects every socket, so the context ends
+// with the session's too.
+func (s *Socket) cancel() {
+	if s.canceled.CompareAndSwap(false, true) {
+		close(s.done)
+	}
+}
 
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool {

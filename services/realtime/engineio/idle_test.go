@@ -1,0 +1,121 @@
+package engineio_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/classwaves/classwaves/pkg/testenv"
+	"github.com/classwaves/classwaves/services/realtime/engineio"
+	eiot "github.com/classwaves/classwaves/services/realtime/engineio/engineiotest"
+)
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.messages)
+}
+
+// TestIdleConnectionsParked checks that idle WebSocket connections hold no goroutine on the server (they
+// park on the poller), and that a parked connection is resumed by its next message, by the client going
+// away, and by Server.Close; with the default linger (readers wait a little before parking) and without.
+// GoroutinePerConnection is the control: one reading goroutine per connection.
+func TestIdleConnectionsParked(t *testing.T) {
+	const n = 200
+	for _, cfg := range []engineio.Config{{}, {ReadLinger: -1}, {GoroutinePerConnection: true}} {
+		perConn := cfg.GoroutinePerConnection
+		t.Run(fmt.Sprintf("GoroutinePerConnection=%v,ReadLinger=%v", perConn, cfg.ReadLinger), func(t *testing.T) {
+			ts := newTestServer(t, cfg)
+			base := runtime.NumGoroutine()
+			clients := make([]*eiot.WS, n)
+			recs := make([]*recorder, n)
+			for i := range clients {
+				clients[i] = eiot.DialWS(t, ts.ws, nil)
+				clients[i].ReadOpen()
+				recs[i] = <-ts.conns
+				clients[i].Send("4hello")
+			}
+			testenv.Eventually(t, "first messages", func() bool {
+				for _, r := range recs {
+					if r.count() != 1 {
+						return false
+					}
+				}
+				return true
+			})
+			// The clients (gorilla connections nobody reads) hold no goroutines either: the growth is the
+			// server's.
+			var grown int
+			if perConn {
+				testenv.Eventually(t, "a reading goroutine per connection", func() bool {
+					grown = runtime.NumGoroutine() - base
+					return grown >= n/2 // with a margin for goroutines of earlier tests still exiting
+				})
+			} else {
+				testenv.Eventually(t, "readers to park", func() bool {
+					grown = runtime.NumGoroutine() - base
+					return grown < n/10
+				})
+			}
+			t.Logf("%d idle connections: %d more goroutines", n, grown)
+
+			// Messages after a park arrive, in order, on every connection.
+			for round := range 3 {
+				for _, c := range clients {
+					c.Send(fmt.Sprintf("4m%d", round))
+				}
+				testenv.Eventually(t, fmt.Sprintf("round %d", round), func() bool {
+					for _, r := range recs {
+						if r.count() != round+2 {
+							return false
+						}
+					}
+					return true
+				})
+			}
+			for i, r := range recs {
+				r.mu.Lock()
+				got := fmt.Sprint(r.messages)
+				r.mu.Unlock()
+				want := fmt.Sprint([]engineio.Message{text("hello"), text("m0"), text("m1"), text("m2")})
+				if got != want {
+					t.Fatalf("connection %d: messages %s, want %s", i, got, want)
+				}
+			}
+
+			// A client that goes away while its connection is parked ends its session.
+			for i := range n / 2 {
+				clients[i].Drop()
+				if got := <-recs[i].closed; got != engineio.ReasonTransportClose {
+					t.Fatalf("connection %d: close reason %q, want %q", i, got, engineio.ReasonTransportClose)
+				}
+			}
+			// Server.Close ends the parked rest and returns.
+			if err := ts.srv.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for i := n / 2; i < n; i++ {
+				if got := <-recs[i].closed; got != engineio.ReasonForcedServerClose {
+					t.Fatalf("connection %d: close reason %q, want %q", i, got, engineio.ReasonForcedServerClose)
+				}
+				clients[i].ExpectClosed()
+			}
+		})
+	}
+}
+
+// TestOversizedFrameWhileParked checks that the read limit still applies to a frame that arrives on a
+// parked connection.
+func TestOversizedFrameWhileParked(t *testing.T) {
+	ts := newTestServer(t, engineio.Config{MaxPayload: 1000})
+	ws := eiot.DialWS(t, ts.ws, nil)
+	ws.ReadOpen()
+	r := <-ts.conns
+	ws.Send("4small")
+	testenv.Eventually(t, "the first message", func() bool { return r.count() == 1 })
+	ws.SendBinary(make([]byte, 1001))
+	if got := <-r.closed; got != engineio.ReasonTransportError {
+		t.Errorf("close reason = %q, want %q", got, engineio.ReasonTransportError)
+	}
+	ws.ExpectClosed()
+}
