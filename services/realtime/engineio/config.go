@@ -41,9 +41,11 @@ type Config struct {
 	// DisableCORS stops the server from answering CORS preflight requests and from adding the
 	// Access-Control-Allow-* headers for allowed origins (set it when a proxy in front does CORS).
 	DisableCORS bool
-	// ReadBufferSize sizes each WebSocket connection's read buffer, held for the connection's life
-	// (default and minimum 512; larger messages are read past it). WriteBufferSize sizes the frame buffer
-	// of a write (default 4096); write buffers are pooled and held only while a connection writes.
+	// ReadBufferSize sizes each WebSocket connection's read buffer (default 4096, minimum 512; larger
+	// messages are read past it). A connection holds it while it reads: a parked connection gives it back
+	// to a pool (with GoroutinePerConnection, a connection holds it for its whole life). WriteBufferSize
+	// sizes the frame buffer of a write (default 4096); write buffers are pooled and held only while a
+	// connection writes.
 	ReadBufferSize, WriteBufferSize int
 	// GoroutinePerConnection keeps a goroutine reading each WebSocket connection for its whole life. By
 	// default (on Linux) a connection with nothing to read parks on an epoll instance the server shares
@@ -103,7 +105,7 @@ func (c Config) withDefaults() Config {
 	def(&c.WriteQueueMaxBytes, 32<<20)
 	defDur(&c.ReadLinger, 250*time.Millisecond)
 	c.ReadLinger = max(c.ReadLinger, 0)
-	def(&c.ReadBufferSize, 512)
+	def(&c.ReadBufferSize, 4096)
 	c.ReadBufferSize = max(c.ReadBufferSize, 512) // the upgrader reuses a hijacked reader only past 256 bytes
 	def(&c.WriteBufferSize, 4096)
 	if c.CheckOrigin == nil {

@@ -50,21 +50,25 @@ type Conn struct {
 	probeTimer  *time.Timer
 	writerOn    bool // the WebSocket writer goroutine is running
 
-	notify chan struct{} // wakes the pending poll
+	notify chan struct{} // wakes the pending poll (nil for a session that started on WebSocket)
 	done   chan struct{} // closed when the session is closed
 }
 
 func newConn(s *Server, r *http.Request, transport string, ws *wsTransport) *Conn {
 	done := make(chan struct{})
-	return &Conn{
+	c := &Conn{
 		srv:       s,
 		id:        newSID(),
 		req:       handshakeRequest(DoneContext(done), r),
 		transport: transport,
 		ws:        ws,
-		notify:    make(chan struct{}, 1),
 		done:      done,
 	}
+	if transport == TransportPolling {
+		// Only polls wait on notify; a session that starts on WebSocket never has one pending.
+		c.notify = make(chan struct{}, 1)
+	}
+	return c
 }
 
 // handshakeRequest is the part of r a session keeps: method, URL, headers, host, remote address and TLS

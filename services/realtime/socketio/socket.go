@@ -134,7 +134,7 @@ type Socket struct {
 	handlers           map[string]EventHandler
 	disconnectHandlers []func(reason string)
 	data               any
-	acks               map[uint64]*pendingAck
+	acks               map[uint64]*pendingAck // nil until the first emit that wants an ack
 	nextAckID          uint64
 
 	// Incoming packets wait in inBuf until the connection handlers have run (they register the event
@@ -155,7 +155,6 @@ func newSocket(ns *Namespace, c *client, hs *Handshake) *Socket {
 		done:      make(chan struct{}),
 		id:        newID(),
 		handlers:  make(map[string]EventHandler),
-		acks:      make(map[uint64]*pendingAck),
 	}
 	if ns.srv.cfg.Recovery.Enabled {
 		s.pid = newID()
@@ -331,6 +330,9 @@ func (s *Socket) emitAck(event string, timeout time.Duration, ack AckFunc, args 
 				pa.fn(Args{}, ErrAckTimeout)
 			}
 		})
+	}
+	if s.acks == nil {
+		s.acks = make(map[uint64]*pendingAck)
 	}
 	s.acks[id] = pa
 	s.mu.Unlock()
@@ -549,7 +551,7 @@ func (s *Socket) onClose(reason string) {
 	s.connected = false
 	s.gone.Store(true)
 	acks := s.acks
-	s.acks = map[uint64]*pendingAck{}
+	s.acks = nil
 	handlers := s.disconnectHandlers
 	data := s.data
 	s.mu.Unlock()
