@@ -99,6 +99,8 @@ func run(args []string) error {
 	fs.DurationVar(&pingTimeout, "ping-timeout", pingTimeout, "Engine.IO ping timeout")
 	decode := fs.String("chunk-decode", envOr("CHUNK_DECODE", decodeStruct),
 		"how chunk events are decoded: struct (raw fields and Args.Attachment, as the realtime edge does) or value (Args.Value)")
+	perConn := fs.Bool("goroutine-per-connection", envOr("GOROUTINE_PER_CONNECTION", "") == "1",
+		"keep a reading goroutine per WebSocket connection (engineio.Config.GoroutinePerConnection) instead of parking idle ones")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,7 +111,9 @@ func run(args []string) error {
 		return fmt.Errorf("-chunk-decode must be %s or %s, got %q", decodeStruct, decodeValue, *decode)
 	}
 
-	b, err := newBench(socketio.Config{Engine: engineio.Config{PingInterval: pingInterval, PingTimeout: pingTimeout}})
+	b, err := newBench(socketio.Config{Engine: engineio.Config{
+		PingInterval: pingInterval, PingTimeout: pingTimeout, GoroutinePerConnection: *perConn,
+	}})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"errors"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -10,44 +11,54 @@ import (
 // connection holds no goroutine (and no goroutine stack) while it waits for its next message. A
 // connection parks when its read buffer is empty: park arms a one-shot watch on its socket, and when the
 // socket becomes readable (data, peer shutdown or error) the poller starts a goroutine that resumes
-// reading. Go's own network poller still drives every read and write; this epoll instance only tells
-// which idle connections have something to read.
+// reading. Go's own network poller still drives every read and write, and it watches the epoll instance
+// itself (an epoll descriptor is readable while it has events): the poller's goroutine never blocks a
+// thread in epoll_wait, which with one processor (GOMAXPROCS=1) would stall the others until the runtime
+// took the processor back.
 type poller struct {
-	epfd  int
-	wakeR int // read end of a pipe that wakes the wait loop to exit
-	wakeW int
+	ep *os.File        // the epoll instance, non-blocking, registered with Go's network poller
+	rc syscall.RawConn // ep's
 
 	mu     sync.Mutex
 	nextID uint64
-	parked map[uint64]func() // watched connections: their resume functions
+	parked map[uint64]func() // armed watches: their resume functions
 	closed bool
 	done   chan struct{}
 }
-
-// wakeID is the epoll key of the wake pipe; connection keys start at 1.
-const wakeID = 0
 
 func newPoller() (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	var pipe [2]int
-	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		_ = syscall.Close(epfd)
 		return nil, err
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	setKey(&ev, wakeID)
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
-		_ = syscall.Close(epfd)
-		_ = syscall.Close(pipe[0])
-		_ = syscall.Close(pipe[1])
+	ep := os.NewFile(uintptr(epfd), "engineio-epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		_ = ep.Close()
 		return nil, err
 	}
-	p := &poller{epfd: epfd, wakeR: pipe[0], wakeW: pipe[1], parked: map[uint64]func(){}, done: make(chan struct{})}
+	p := &poller{ep: ep, rc: rc, parked: map[uint64]func(){}, done: make(chan struct{})}
 	go p.run()
 	return p, nil
+}
+
+// ctl runs epoll_ctl on the instance; the descriptor stays open during the call.
+func (p *poller) ctl(op int, rc syscall.RawConn, ev *syscall.EpollEvent) error {
+	var ctlErr error
+	err := p.rc.Control(func(epfd uintptr) {
+		err := rc.Control(func(fd uintptr) { ctlErr = syscall.EpollCtl(int(epfd), op, int(fd), ev) })
+		if ctlErr == nil {
+			ctlErr = err
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return ctlErr
 }
 
 // The key of an event is stored in the 64 bits of epoll_data, which syscall.EpollEvent splits into Fd
@@ -99,12 +110,7 @@ func (p *poller) park(w *watch, rc syscall.RawConn, resume func()) error {
 
 	ev := syscall.EpollEvent{Events: pollEvents}
 	setKey(&ev, id)
-	var ctlErr error
-	err := rc.Control(func(fd uintptr) { ctlErr = syscall.EpollCtl(p.epfd, op, int(fd), &ev) })
-	if err == nil {
-		err = ctlErr
-	}
-	if err != nil {
+	if err := p.ctl(op, rc, &ev); err != nil {
 		// Not armed: no resume can run, and w is still the caller's.
 		p.mu.Lock()
 		delete(p.parked, id)
@@ -125,7 +131,7 @@ func (p *poller) forget(w *watch, rc syscall.RawConn) {
 	}
 	p.mu.Unlock()
 	if added {
-		_ = rc.Control(func(fd uintptr) { _ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil) })
+		_ = p.ctl(syscall.EPOLL_CTL_DEL, rc, &syscall.EpollEvent{})
 	}
 }
 
@@ -139,32 +145,31 @@ func (p *poller) close() {
 	p.closed = true
 	clear(p.parked)
 	p.mu.Unlock()
-	_, _ = syscall.Write(p.wakeW, []byte{1})
+	_ = p.ep.Close() // ends run's wait
 	<-p.done
-	_ = syscall.Close(p.epfd)
-	_ = syscall.Close(p.wakeR)
-	_ = syscall.Close(p.wakeW)
 }
 
 func (p *poller) run() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 256)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
+		var n int
+		var waitErr error
+		err := p.rc.Read(func(epfd uintptr) bool {
+			n, waitErr = syscall.EpollWait(int(epfd), events, 0)
+			if errors.Is(waitErr, syscall.EINTR) {
+				n, waitErr = 0, nil
 			}
-			return
+			return n > 0 || waitErr != nil // false: wait until the instance has events
+		})
+		if err != nil || waitErr != nil {
+			return // closed
 		}
 		for i := range n {
 			k := key(&events[i])
-			if k == wakeID {
-				return
-			}
 			p.mu.Lock()
 			resume := p.parked[k]
-			delete(p.parked, k) // one shot: the next park registers it again
+			delete(p.parked, k) // one shot: the next park arms it again
 			p.mu.Unlock()
 			if resume != nil {
 				go resume()
