@@ -91,6 +91,7 @@ func (s *server) StreamAudio(stream grpc.BidiStreamingServer[sttv1.StreamAudioRe
 		return err
 	}
 	defer st.Close()
+	refusalsOnly := start.GetRefusalsOnly()
 	send := func(notices []WindowInfo) error {
 		for _, w := range notices {
 			if err := stream.Send(&sttv1.StreamAudioResponse{Message: &sttv1.StreamAudioResponse_WindowClosed{WindowClosed: &sttv1.WindowClosed{
@@ -123,16 +124,21 @@ func (s *server) StreamAudio(stream grpc.BidiStreamingServer[sttv1.StreamAudioRe
 			if err != nil {
 				return err
 			}
-			resp := &sttv1.StreamAudioResponse{Message: &sttv1.StreamAudioResponse_Accepted{Accepted: &sttv1.ChunkAccepted{
-				Seq: c.GetSeq(), WindowBytes: int64(res.WindowBytes),
-			}}}
-			if res.Refused != nil {
-				resp.Message = &sttv1.StreamAudioResponse_Refused{Refused: &sttv1.ChunkRefused{
+			var resp *sttv1.StreamAudioResponse
+			switch {
+			case res.Refused != nil:
+				resp = &sttv1.StreamAudioResponse{Message: &sttv1.StreamAudioResponse_Refused{Refused: &sttv1.ChunkRefused{
 					Seq: c.GetSeq(), Reason: res.Refused.Reason, Message: res.Refused.Msg,
-				}}
+				}}}
+			case !refusalsOnly:
+				resp = &sttv1.StreamAudioResponse{Message: &sttv1.StreamAudioResponse_Accepted{Accepted: &sttv1.ChunkAccepted{
+					Seq: c.GetSeq(), WindowBytes: int64(res.WindowBytes),
+				}}}
 			}
-			if err := stream.Send(resp); err != nil {
-				return err
+			if resp != nil {
+				if err := stream.Send(resp); err != nil {
+					return err
+				}
 			}
 		case *sttv1.StreamAudioRequest_Stop:
 			if err := st.Stop(); err != nil {

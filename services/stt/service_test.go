@@ -455,3 +455,40 @@ func TestGetBudgetUsageAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsOnly checks AudioStart.refusals_only (what the realtime edge asks for): accepted chunks get
+// no answer, refused ones still do, windows are still reported and transcribed.
+func TestRefusalsOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	webm := fixture(t, "speech_live.webm")
+	s := h.open(t, &sttv1.AudioStart{SessionId: newID(), GroupId: newID(), SchoolId: schoolA,
+		Format: sttv1.AudioFormat_AUDIO_FORMAT_WEBM_OPUS, RefusalsOnly: true})
+	s.sendAll(webm[:3000], 1000)
+	s.send([]byte("this is not audio at all, just text")) // seq 4
+	s.sendAll(webm[3000:], 1000)
+	s.stop()
+	if err := s.finish(); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	var accepted, refused, closed int
+	var refusedSeq int64
+	for _, a := range s.answers {
+		switch {
+		case a.GetAccepted() != nil:
+			accepted++
+		case a.GetRefused() != nil:
+			refused++
+			refusedSeq = a.GetRefused().GetSeq()
+		case a.GetWindowClosed() != nil:
+			closed++
+		}
+	}
+	s.mu.Unlock()
+	if accepted != 0 || refused != 1 || refusedSeq != 4 || closed != 1 {
+		t.Errorf("answers: %d accepted, %d refused (seq %d), %d windows closed; want 0, 1 (seq 4), 1",
+			accepted, refused, refusedSeq, closed)
+	}
+	testenv.Eventually(t, "the transcript", func() bool { return len(h.events.of(EventTranscript)) == 1 })
+}

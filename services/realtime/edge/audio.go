@@ -190,7 +190,9 @@ func (e *Edge) openAudio(s *socketio.Socket, c *conn, sessionID, groupID, school
 	stream, err := e.stt.StreamAudio(ctx)
 	if err == nil {
 		err = stream.Send(&sttv1.StreamAudioRequest{Message: &sttv1.StreamAudioRequest_Start{Start: &sttv1.AudioStart{
-			SessionId: sessionID, GroupId: groupID, SchoolId: schoolID, Format: format, SampleRate: rate}}})
+			SessionId: sessionID, GroupId: groupID, SchoolId: schoolID, Format: format, SampleRate: rate,
+			RefusalsOnly: true, // accepted chunks need no answer: receiveAudio acts on refusals only
+		}}})
 	}
 	if err != nil {
 		release()

@@ -94,8 +94,11 @@ type AudioStart struct {
 	// Samples per second for PCM16 (8000 to 48000); ignored for containers.
 	SampleRate int32 `protobuf:"varint,5,opt,name=sample_rate,json=sampleRate,proto3" json:"sample_rate,omitempty"`
 	// Language hint (ISO-639-1), e.g. "en".
-	Language      string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
-	TraceId       string `protobuf:"bytes,7,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	Language string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
+	TraceId  string `protobuf:"bytes,7,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// When set, accepted chunks are not answered: the server sends only ChunkRefused and WindowClosed.
+	// The realtime edge sets it (it acts on refusals only), which halves the stream's messages.
+	RefusalsOnly  bool `protobuf:"varint,8,opt,name=refusals_only,json=refusalsOnly,proto3" json:"refusals_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -177,6 +180,13 @@ func (x *AudioStart) GetTraceId() string {
 		return x.TraceId
 	}
 	return ""
+}
+
+func (x *AudioStart) GetRefusalsOnly() bool {
+	if x != nil {
+		return x.RefusalsOnly
+	}
+	return false
 }
 
 // AudioChunk is one piece of a group's audio.
@@ -1266,7 +1276,7 @@ var File_classwaves_stt_v1_stt_proto protoreflect.FileDescriptor
 
 const file_classwaves_stt_v1_stt_proto_rawDesc = "" +
 	"\n" +
-	"\x1bclasswaves/stt/v1/stt.proto\x12\x11classwaves.stt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x02\n" +
+	"\x1bclasswaves/stt/v1/stt.proto\x12\x11classwaves.stt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x02\n" +
 	"\n" +
 	"AudioStart\x12'\n" +
 	"\n" +
@@ -1278,7 +1288,8 @@ const file_classwaves_stt_v1_stt_proto_rawDesc = "" +
 	"\vsample_rate\x18\x05 \x01(\x05B\v\xbaH\b\x1a\x06\x18\x80\xf7\x02(\x00R\n" +
 	"sampleRate\x120\n" +
 	"\blanguage\x18\x06 \x01(\tB\x14\xbaH\x11r\x0f2\r^$|^[a-z]{2}$R\blanguage\x12#\n" +
-	"\btrace_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\atraceId\"}\n" +
+	"\btrace_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\atraceId\x12#\n" +
+	"\rrefusals_only\x18\b \x01(\bR\frefusalsOnly\"}\n" +
 	"\n" +
 	"AudioChunk\x12 \n" +
 	"\x04data\x18\x01 \x01(\fB\f\xbaH\tz\a\x10\x01\x18\x80\x80\x80\x01R\x04data\x12\x10\n" +

@@ -34,7 +34,8 @@ const (
 // OpenAI-compatible Whisper endpoint.
 type SttServiceClient interface {
 	// StreamAudio carries one group's audio: a start message, chunks, and optionally a stop. The server
-	// answers each chunk (accepted or refused with a reason) and reports closed windows. A refused
+	// answers each chunk (accepted or refused with a reason; refused only, with AudioStart.refusals_only)
+	// and reports closed windows. A refused
 	// chunk never ends the stream or poisons the window. Internal (realtime edge -> stt).
 	StreamAudio(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamAudioRequest, StreamAudioResponse], error)
 	// FlushGroups closes and transcribes the open windows of a session's groups, bounded by
@@ -106,7 +107,8 @@ func (c *sttServiceClient) GetBudgetUsage(ctx context.Context, in *GetBudgetUsag
 // OpenAI-compatible Whisper endpoint.
 type SttServiceServer interface {
 	// StreamAudio carries one group's audio: a start message, chunks, and optionally a stop. The server
-	// answers each chunk (accepted or refused with a reason) and reports closed windows. A refused
+	// answers each chunk (accepted or refused with a reason; refused only, with AudioStart.refusals_only)
+	// and reports closed windows. A refused
 	// chunk never ends the stream or poisons the window. Internal (realtime edge -> stt).
 	StreamAudio(grpc.BidiStreamingServer[StreamAudioRequest, StreamAudioResponse]) error
 	// FlushGroups closes and transcribes the open windows of a session's groups, bounded by
