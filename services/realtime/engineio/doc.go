@@ -12,9 +12,12 @@
 // caller or other clients; volatile sends are dropped once the queue passes a soft limit, and a session
 // whose queue passes the hard limit is closed.
 //
-// A WebSocket connection holds one goroutine while idle, its reader, and a 1 KB read buffer: the HTTP
-// handler returns once the connection is upgraded, and the writer goroutine runs only while the queue
-// holds packets. The writer writes all the packets queued when it takes a batch with one system call, and
+// An idle WebSocket connection holds no goroutine and no read buffer. The HTTP handler returns once the
+// connection is upgraded. The writer goroutine runs only while the queue holds packets. The reader waits
+// Config.ReadLinger after a message, then parks the connection on an epoll instance the server shares
+// (Linux): the goroutine ends, the 4 KB read buffer goes back to a pool, and the poller starts a reader
+// again when the socket is readable. Config.GoroutinePerConnection keeps a reader per connection instead
+// (TLS connections and other systems always do). The writer writes all the packets queued when it takes a batch with one system call, and
 // before its first batch it yields the processor while more packets keep arriving, so that a broadcast to
 // many sessions is written in batches rather than packet by packet.
 //
