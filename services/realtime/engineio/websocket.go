@@ -298,10 +298,11 @@ func (t *wsTransport) acquireReadBuffer(s *Server) {
 // batchMax bytes with a few), under one write deadline.
 //
 // A writer starts when a packet is queued to an empty queue. Before its first batch it coalesces: it
-// yields the processor, and yields again as long as packets keep arriving meanwhile (up to
-// coalescePackets queued, coalesceYields yields). A sender in the middle of a burst (a broadcast emitting
-// to many sessions, message after message) then queues more before the batch is taken, and on a busy
-// server batches hold many packets rather than one. A lone packet costs one yield.
+// yields the processor, and keeps yielding until coalesceStill yields in a row bring no new packet (or
+// coalescePackets are queued, or after coalesceYields yields). A sender in the middle of a burst (a
+// broadcast emitting to many sessions, message after message) then queues more before the batch is
+// taken, and on a busy server batches hold many packets rather than one. A lone packet costs
+// coalesceStill yields.
 func (c *Conn) writeLoop(t *wsTransport) {
 	defer c.srv.wg.Done()
 	c.coalesce()
@@ -341,17 +342,24 @@ func (c *Conn) writeLoop(t *wsTransport) {
 const (
 	coalescePackets = 64
 	coalesceYields  = 32
+	coalesceStill   = 2 // yields in a row without a new packet that end the coalescing
 )
 
 func (c *Conn) coalesce() {
-	n := c.Queued()
+	n, still := c.Queued(), 0
 	for range coalesceYields {
 		runtime.Gosched()
 		m := c.Queued()
-		if m <= n || m >= coalescePackets {
+		if m >= coalescePackets {
 			return
 		}
-		n = m
+		if m > n {
+			n, still = m, 0
+			continue
+		}
+		if still++; still == coalesceStill {
+			return
+		}
 	}
 }
 
