@@ -186,24 +186,18 @@ func (s *Service) Start(ctx context.Context) error {
 			return fmt.Errorf("analytics: migrating: %w", err)
 		}
 	}
-	for _, topic := range s.topics() {
-		sub, err := s.bus.Subscribe(s.runCtx, topic, s.cfg.ConsumerGroup, s.handleBatch, bus.SubscribeOptions{
-			Consumer: s.name,
-			// Batches are handed over as soon as an entry arrives; MaxWait only bounds an idle read,
-			// and so how long Stop waits for one.
-			MaxWait: subscribeMaxWait,
-			// A batch may finalize sessions, each waiting on the session service.
-			ClaimIdle: max(30*time.Second, 4*s.cfg.SessionRPCTimeout),
-		})
-		if err != nil {
-			for _, sub := range s.subs {
-				_ = sub.Close()
-			}
-			s.subs = nil
-			return fmt.Errorf("analytics: subscribing to %s: %w", topic, err)
-		}
-		s.subs = append(s.subs, sub)
+	subs, err := bus.SubscribeAll(s.runCtx, s.bus, s.topics(), s.cfg.ConsumerGroup, s.handleBatch, bus.SubscribeOptions{
+		Consumer: s.name,
+		// Batches are handed over as soon as an entry arrives; MaxWait only bounds an idle read,
+		// and so how long Stop waits for one.
+		MaxWait: subscribeMaxWait,
+		// A batch may finalize sessions, each waiting on the session service.
+		ClaimIdle: max(30*time.Second, 4*s.cfg.SessionRPCTimeout),
+	})
+	if err != nil {
+		return fmt.Errorf("analytics: %w", err)
 	}
+	s.subs = subs
 	s.quit, s.sweepDone = make(chan struct{}), make(chan struct{})
 	go s.sweep()
 	s.state = stateRunning
@@ -228,12 +222,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.subs = nil
 	s.mu.Unlock()
 
-	// Closing a subscription waits for its read in flight (up to MaxWait): close them together.
-	var closing sync.WaitGroup
-	for _, sub := range subs {
-		closing.Go(func() { _ = sub.Close() })
-	}
-	closing.Wait()
+	_ = bus.CloseAll(subs) // together: each waits for its read in flight, up to MaxWait
 	close(s.quit)
 	<-s.sweepDone
 	s.jobsMu.Lock()

@@ -167,17 +167,11 @@ func (s *Service) Start(ctx context.Context) error {
 		// that belong to a consumer that died.
 		ClaimIdle: 3*s.cfg.LLM.Timeout*time.Duration(s.cfg.LLM.MaxRetries+1) + 30*time.Second,
 	}
-	for _, topic := range []string{s.cfg.STTTopic, s.cfg.SessionTopic} {
-		sub, err := s.bus.Subscribe(s.runCtx, topic, ConsumerGroup, s.handleBatch, opts)
-		if err != nil {
-			for _, sub := range s.subs {
-				_ = sub.Close()
-			}
-			s.subs = nil
-			return fmt.Errorf("guidance: subscribing to %s: %w", topic, err)
-		}
-		s.subs = append(s.subs, sub)
+	subs, err := bus.SubscribeAll(s.runCtx, s.bus, []string{s.cfg.STTTopic, s.cfg.SessionTopic}, ConsumerGroup, s.handleBatch, opts)
+	if err != nil {
+		return fmt.Errorf("guidance: %w", err)
 	}
+	s.subs = subs
 	s.quit = make(chan struct{})
 	s.loops.Go(s.scheduleLoop)
 	s.state = stateRunning
@@ -205,9 +199,7 @@ func (s *Service) Stop(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() {
-		for _, sub := range subs {
-			_ = sub.Close()
-		}
+		_ = bus.CloseAll(subs)
 		s.loops.Wait()
 		close(done)
 	}()
