@@ -104,7 +104,6 @@ func (c Config) withDefaults() Config {
 	def(&c.WriteQueueHardLimit, 4096)
 	def(&c.WriteQueueMaxBytes, 32<<20)
 	defDur(&c.ReadLinger, 250*time.Millisecond)
-	c.ReadLinger = max(c.ReadLinger, 0)
 	def(&c.ReadBufferSize, 4096)
 	c.ReadBufferSize = max(c.ReadBufferSize, 512) // the upgrader reuses a hijacked reader only past 256 bytes
 	def(&c.WriteBufferSize, 4096)
