@@ -273,3 +273,13 @@ func ReadMigrations(fsys fs.FS, dialect string) ([]Migration, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	return out, nil
 }
+
+// EmbeddedMigrations roots a service's embedded "migrations" directory (holding postgres/ and
+// sqlite/) so that Migrate and ReadMigrations find the dialect directories.
+func EmbeddedMigrations(embedded fs.FS) fs.FS {
+	sub, err := fs.Sub(embedded, "migrations")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return sub
+}

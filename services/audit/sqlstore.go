@@ -27,13 +27,7 @@ var migrationsFS embed.FS
 
 // Migrations returns the service's embedded migrations, rooted so that store.Migrate finds the
 // "postgres" and "sqlite" directories (for `classwaves db migrate`).
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationsFS, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return store.EmbeddedMigrations(migrationsFS) }
 
 // MigrationService is the name the audit service's migrations are recorded under.
 const MigrationService = "audit"

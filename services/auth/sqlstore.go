@@ -26,13 +26,7 @@ const MigrationService = "auth"
 
 // Migrations returns the service's embedded migrations, rooted so that store.Migrate finds the
 // "postgres" and "sqlite" directories (for `classwaves db migrate`).
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationsFS, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return store.EmbeddedMigrations(migrationsFS) }
 
 // Migrate applies the auth service's migrations to db. Start does it too; call it first when the
 // KeyStore is needed before the service starts (the KeySet is built before New).

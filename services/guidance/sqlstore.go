@@ -25,13 +25,7 @@ var migrationsFS embed.FS
 
 // Migrations returns the embedded migrations, rooted so that store.Migrate finds the "postgres"
 // and "sqlite" directories (for `classwaves db migrate`).
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationsFS, "migrations")
-	if err != nil {
-		panic(err) // embedded at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return store.EmbeddedMigrations(migrationsFS) }
 
 // MigrationService is the name the service's migrations are recorded under.
 const MigrationService = "guidance"
