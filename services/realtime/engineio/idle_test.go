@@ -1,6 +1,7 @@
 package engineio_test
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"testing"
@@ -118,4 +119,32 @@ func TestOversizedFrameWhileParked(t *testing.T) {
 		t.Errorf("close reason = %q, want %q", got, engineio.ReasonTransportError)
 	}
 	ws.ExpectClosed()
+}
+
+// TestMessagesKeepTheirBytes checks the WebSocket reader's copying: messages of every size (empty,
+// around the reused read buffer's size, larger than the buffers it keeps) arrive whole, and a message a
+// handler kept is not changed by the messages read after it.
+func TestMessagesKeepTheirBytes(t *testing.T) {
+	ts := newTestServer(t, engineio.Config{MaxPayload: 1 << 20})
+	c := eiot.DialWS(t, ts.ws, nil)
+	c.ReadOpen()
+	rec := <-ts.conns
+	sizes := []int{0, 1, 511, 512, 4096, 16<<10 - 1, 16 << 10, 16<<10 + 1, 64<<10 + 1, 300 << 10, 7}
+	var want []engineio.Message
+	for i, n := range sizes {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(i*31 + j)
+		}
+		c.SendBinary(b)
+		want = append(want, engineio.Message{Data: bytes.Clone(b), Binary: true})
+	}
+	testenv.Eventually(t, "every message", func() bool { return rec.count() == len(sizes) })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, m := range rec.messages {
+		if !m.Binary || !bytes.Equal(m.Data, want[i].Data) {
+			t.Errorf("message %d (%d bytes): got %d bytes (binary %v), not what was sent", i, sizes[i], len(m.Data), m.Binary)
+		}
+	}
 }
