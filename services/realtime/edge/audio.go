@@ -286,7 +286,9 @@ func (e *Edge) onAudioChunk(ev *socketio.Event, c *conn) {
 		return
 	}
 	e.metrics.audioBytes.WithLabelValues(schoolLabel(school)).Add(float64(len(p.AudioData)))
-	e.ok(ev, c, map[string]any{"groupId": p.GroupID, "seq": seq})
+	if ev.HasAck() {
+		e.ok(ev, c, map[string]any{"groupId": p.GroupID, "seq": seq})
+	}
 }
 
 func (e *Edge) onAudioStop(ev *socketio.Event, c *conn) {

@@ -162,6 +162,9 @@ func (e *Edge) emit(s *socketio.Socket, event string, payload map[string]any) {
 
 // ok acknowledges ev with {ok:true, ...extra}.
 func (e *Edge) ok(ev *socketio.Event, c *conn, extra map[string]any) {
+	if !ev.HasAck() {
+		return // nothing to answer (audio:chunk usually comes without an ack)
+	}
 	payload := map[string]any{"ok": true, "schemaVersion": SchemaVersion, "traceId": c.traceID}
 	for k, v := range extra {
 		payload[k] = v
