@@ -46,7 +46,11 @@ var (
 	edgeBenchSetupConc  = flag.Int("edge.bench.setup-concurrency", 16, "REST calls and socket handshakes in flight during setup")
 	edgeBenchTrace      = flag.Bool("edge.bench.trace", false, "log every second the audio bytes sent by the clients, accepted by the edge and by stt, and the process's CPU use (diagnosis)")
 	edgeBenchStallDump  = flag.String("edge.bench.stall-dump", "", "write every goroutine's stack to this file the first time a client falls 2 s behind its schedule (diagnosis)")
+	edgeBenchWindowsOut = flag.String("edge.bench.windows-out", "", "write one CSV line per window to this file: group, window, and the times in ms since the process started of its close, the request, the answer and the emit (diagnosis, to set beside GODEBUG=gctrace=1)")
 )
+
+// edgeBenchProcessStart is about when the runtime started (GODEBUG=gctrace=1 times its lines from then).
+var edgeBenchProcessStart = time.Now()
 
 // The transcription server's answer time: uniform in [edgeBenchAnswerMin, edgeBenchAnswerMax).
 const (
@@ -417,6 +421,9 @@ func runSTTThroughEdge(b *testing.B) {
 		egress = append(egress, w.emittedAt.Sub(w.answered))
 	}
 	winMu.Unlock()
+	if *edgeBenchWindowsOut != "" {
+		writeWindowsCSV(b, *edgeBenchWindowsOut, windows, cfg.windows)
+	}
 	held := 0
 	for _, ok := range groupOK {
 		if ok {
@@ -490,6 +497,25 @@ func runSTTThroughEdge(b *testing.B) {
 	b.ReportMetric(schedP99*1000, "sched_latency_p99_ms")
 	b.ReportMetric(setupTime.Seconds(), "setup_s")
 	b.ReportMetric(streamed.Seconds(), "stream_s")
+}
+
+// writeWindowsCSV writes what the benchmark learnt about each window, its times in ms since the
+// process started (0: never happened).
+func writeWindowsCSV(b *testing.B, path string, windows []edgeBenchWindow, perGroup int) {
+	var buf bytes.Buffer
+	buf.WriteString("group,window,closed_ms,request_ms,answer_ms,emit_ms\n")
+	ms := func(t time.Time) string {
+		if t.IsZero() {
+			return "0"
+		}
+		return strconv.FormatFloat(float64(t.Sub(edgeBenchProcessStart))/1e6, 'f', 3, 64)
+	}
+	for i, w := range windows {
+		fmt.Fprintf(&buf, "%d,%d,%s,%s,%s,%s\n", i/perGroup, i%perGroup, ms(w.closedAt), ms(w.received), ms(w.answered), ms(w.emittedAt))
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		b.Error(err)
+	}
 }
 
 // parallel runs fn(0..n-1) with at most conc in flight and fails b on the first error.
@@ -710,6 +736,7 @@ func traceRates(a *App, sent *atomic.Int64, stop <-chan struct{}) {
 	}
 	var lastSent int64
 	var lastEdge, lastSTT float64
+	var lastAlloc uint64
 	lastCPU, lastFaults, last := processCPU(), pageFaults(), time.Now()
 	for {
 		select {
@@ -719,9 +746,13 @@ func traceRates(a *App, sent *atomic.Int64, stop <-chan struct{}) {
 		}
 		s, e, st, cpu, faults, now := sent.Load(), counter("ws_audio_bytes_total"), counter("stt_audio_bytes_total"), processCPU(), pageFaults(), time.Now()
 		el := now.Sub(last).Seconds()
-		fmt.Fprintf(os.Stderr, "edge bench %s: sent %.1f MB/s, edge %.1f MB/s, stt %.1f MB/s, cores %.2f, page faults %.0f/s, live heap %d MB, goroutines %d\n",
+		scan := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
+		metrics.Read(scan)
+		fmt.Fprintf(os.Stderr, "edge bench %s: sent %.1f MB/s, edge %.1f MB/s, stt %.1f MB/s, cores %.2f, page faults %.0f/s, live heap %d MB, scannable heap %d MB, stacks %d MB, allocated %.0f MB/s, goroutines %d\n",
 			now.Format("15:04:05"), float64(s-lastSent)/el/1e6, (e-lastEdge)/el/1e6, (st-lastSTT)/el/1e6,
-			(cpu-lastCPU).Seconds()/el, float64(faults-lastFaults)/el, sampleMemory().live>>20, runtime.NumGoroutine())
+			(cpu-lastCPU).Seconds()/el, float64(faults-lastFaults)/el, sampleMemory().live>>20,
+			scan[0].Value.Uint64()>>20, scan[1].Value.Uint64()>>20, float64(scan[2].Value.Uint64()-lastAlloc)/el/1e6, runtime.NumGoroutine())
+		lastAlloc = scan[2].Value.Uint64()
 		lastSent, lastEdge, lastSTT, lastCPU, lastFaults, last = s, e, st, cpu, faults, now
 	}
 }
@@ -845,6 +876,7 @@ type eioClient struct {
 
 	wmu    sync.Mutex // one writer at a time; a binary event's two frames go out together
 	frames []byte     // emitBinary's frames, reused (guarded by wmu)
+	text   []byte     // emitBinary's packet, reused (guarded by wmu)
 
 	mu     sync.Mutex
 	nextID int
@@ -1000,12 +1032,14 @@ func (c *eioClient) call(event string, payload any) (map[string]any, error) {
 
 // emitBinary emits event {groupId, audioData: <attachment>} without asking for an ack. Its two
 // WebSocket frames (the packet, then the attachment) are masked here and leave in one write, which
-// halves the clients' system calls (they share the cores with the server).
+// halves the clients' system calls (they share the cores with the server). It allocates nothing
+// once warm: the clients' garbage would make the process's collector run more often.
 func (c *eioClient) emitBinary(event, groupID string, data []byte) error {
-	text := `451-` + eioNamespace + `,["` + event + `",{"groupId":"` + groupID + `","audioData":{"_placeholder":true,"num":0}}]`
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.frames = appendFrame(c.frames[:0], websocket.TextMessage, []byte(text))
+	c.text = append(append(append(append(append(c.text[:0], `451-`+eioNamespace+`,["`...), event...), `",{"groupId":"`...), groupID...),
+		`","audioData":{"_placeholder":true,"num":0}}]`...)
+	c.frames = appendFrame(c.frames[:0], websocket.TextMessage, c.text)
 	c.frames = appendFrame(c.frames, websocket.BinaryMessage, data)
 	nc := c.conn.NetConn()
 	_ = nc.SetWriteDeadline(time.Now().Add(eioTimeout))
@@ -1026,13 +1060,19 @@ func appendFrame(b []byte, opcode int, payload []byte) []byte {
 		b = append(b, 0x80|127)
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	var key [4]byte
-	binary.LittleEndian.PutUint32(key[:], rand.Uint32())
-	b = append(b, key[:]...)
+	key := rand.Uint32()
+	b = binary.LittleEndian.AppendUint32(b, key)
 	start := len(b)
 	b = append(b, payload...)
-	for i := range payload {
-		b[start+i] ^= key[i&3]
+	masked := b[start:]
+	// Eight bytes at a time, then the rest byte by byte.
+	key64 := uint64(key) | uint64(key)<<32
+	i := 0
+	for ; i+8 <= len(masked); i += 8 {
+		binary.LittleEndian.PutUint64(masked[i:], binary.LittleEndian.Uint64(masked[i:])^key64)
+	}
+	for ; i < len(masked); i++ {
+		masked[i] ^= byte(key >> (8 * (i & 3)))
 	}
 	return b
 }
