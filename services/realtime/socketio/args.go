@@ -79,19 +79,6 @@ func replacePlaceholders(v any, count int, repl func(int) any) (any, error) {
 	return v, nil
 }
 
-// checkPlaceholders validates the placeholders of a binary packet's payload against its attachments.
-func checkPlaceholders(data []byte, count int) error {
-	if data == nil {
-		return nil
-	}
-	v, err := decodeJSON(data)
-	if err != nil {
-		return invalid("payload is not JSON")
-	}
-	_, err = replacePlaceholders(v, count, func(int) any { return nil })
-	return err
-}
-
 // Args are the arguments of a received event or acknowledgement. Values decode lazily: use Decode for
 // typed access, Bytes for a binary argument, or Values for generic values (JSON numbers as json.Number,
 // binary attachments as []byte).
