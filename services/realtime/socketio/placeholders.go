@@ -114,50 +114,55 @@ func (w *placeholderWalker) scalar() []byte {
 }
 
 func (w *placeholderWalker) array() error {
-	w.i++ // [
 	var first error
-	w.skipSpace()
-	if w.i < len(w.data) && w.data[w.i] == ']' {
-		w.i++
-		return nil
-	}
-	for !w.bad {
+	for more := w.open(']'); more; more = w.next(']') {
 		if err := w.value(); err != nil && first == nil {
 			first = err
 		}
-		w.skipSpace()
-		if w.i >= len(w.data) {
-			w.bad = true
-			break
-		}
-		c := w.data[w.i]
-		w.i++
-		if c == ']' {
-			break
-		}
-		if c != ',' {
-			w.bad = true
-			break
-		}
-		w.skipSpace()
 	}
 	return first
 }
 
+// open steps past the bracket or brace at w.i and reports whether a first element or member follows
+// (false: the list is empty, its end read).
+func (w *placeholderWalker) open(end byte) bool {
+	w.i++
+	w.skipSpace()
+	if w.i < len(w.data) && w.data[w.i] == end {
+		w.i++
+		return false
+	}
+	return true
+}
+
+// next reads what follows an element or member: a comma, then another one (true), or the end of the
+// list (false). Anything else sets bad.
+func (w *placeholderWalker) next(end byte) bool {
+	w.skipSpace()
+	if w.i >= len(w.data) {
+		w.bad = true
+		return false
+	}
+	c := w.data[w.i]
+	w.i++
+	switch {
+	case c == ',' && !w.bad:
+		w.skipSpace()
+		return true
+	case c == end:
+		return false
+	}
+	w.bad = true
+	return false
+}
+
 func (w *placeholderWalker) object() error {
-	w.i++ // {
 	var (
 		errs        []memberError // errors inside members, the last value of each key only
 		placeholder []byte        // the last "_placeholder" value
 		num         []byte        // the last "num" value
-		numIsScalar bool
 	)
-	w.skipSpace()
-	if w.i < len(w.data) && w.data[w.i] == '}' {
-		w.i++
-		return nil
-	}
-	for !w.bad {
+	for more := w.open('}'); more; more = w.next('}') {
 		if w.i >= len(w.data) || w.data[w.i] != '"' {
 			w.bad = true
 			break
@@ -170,7 +175,6 @@ func (w *placeholderWalker) object() error {
 		}
 		w.i++
 		w.skipSpace()
-		name := memberName(key)
 		if len(errs) > 0 {
 			// A repeated key replaces the value before it, errors and all (as in encoding/json).
 			k := keyString(key)
@@ -180,28 +184,12 @@ func (w *placeholderWalker) object() error {
 		if err := w.value(); err != nil {
 			errs = append(errs, memberError{keyString(key), err})
 		}
-		switch name {
+		switch memberName(key) {
 		case "_placeholder":
 			placeholder = w.data[start:w.i]
 		case "num":
 			num = w.data[start:w.i]
-			numIsScalar = start < len(w.data) && w.data[start] != '"' && w.data[start] != '{' && w.data[start] != '['
 		}
-		w.skipSpace()
-		if w.i >= len(w.data) {
-			w.bad = true
-			break
-		}
-		c := w.data[w.i]
-		w.i++
-		if c == '}' {
-			break
-		}
-		if c != ',' {
-			w.bad = true
-			break
-		}
-		w.skipSpace()
 	}
 	if string(placeholder) != "true" {
 		if len(errs) > 0 {
@@ -210,7 +198,7 @@ func (w *placeholderWalker) object() error {
 		return nil
 	}
 	// A placeholder: its num must be a JSON number holding an integer (json.Number.Int64).
-	if !numIsScalar || len(num) == 0 || (num[0] != '-' && (num[0] < '0' || num[0] > '9')) {
+	if len(num) == 0 || (num[0] != '-' && (num[0] < '0' || num[0] > '9')) {
 		return errIllegalAttachments
 	}
 	n, err := strconv.ParseInt(string(num), 10, 64)
