@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/classwaves/classwaves/pkg/apperr"
+	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/pkg/traceid"
 )
 
@@ -447,7 +448,7 @@ func TestShutdownDrains(t *testing.T) {
 	go func() { shutdownDone <- e.srv.Shutdown(context.Background()) }()
 
 	// Not-ready comes first, while the in-flight call still runs.
-	waitFor(t, func() bool {
+	testenv.Eventually(t, "the service to report NOT_SERVING", func() bool {
 		resp, err := e.srv.Health().Check(context.Background(), &healthpb.HealthCheckRequest{Service: testService})
 		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
 	})
@@ -495,17 +496,6 @@ func TestShutdownDeadlineForcesStop(t *testing.T) {
 	}
 	if err := stream.RecvMsg(dynamicResp()); status.Code(err) != codes.Unavailable {
 		t.Errorf("stream after forced stop: code = %v, want Unavailable", status.Code(err))
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -227,16 +227,4 @@ func reason(err error) string {
 	return apperr.ReasonOf(st)
 }
 
-// waitFor polls cond (events are delivered asynchronously); it bounds a hang, it asserts no speed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func newID() string { return uuid.NewString() }

@@ -17,6 +17,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/store"
 	"github.com/classwaves/classwaves/pkg/store/storetest"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 func createThreeGroups(t *testing.T, h *harness, ctx context.Context) *sessionv1.Session {
@@ -81,7 +82,7 @@ func TestFlow(t *testing.T) {
 		if reason(err) != "COPPA_CONSENT_REQUIRED" {
 			t.Fatalf("JoinSession self-declared under-13: %v, want COPPA_CONSENT_REQUIRED", err)
 		}
-		waitFor(t, "COPPA refusals audited", func() bool {
+		testenv.Eventually(t, "COPPA refusals audited", func() bool {
 			n := 0
 			for _, typ := range h.audit.auditTypes() {
 				if typ == "session.join_refused_coppa" {
@@ -104,7 +105,7 @@ func TestFlow(t *testing.T) {
 		if _, err := h.client.JoinSession(anonymous, &sessionv1.JoinSessionRequest{AccessCode: s.AccessCode, DisplayName: "Ben"}); err != nil {
 			t.Fatalf("JoinSession after consent: %v", err)
 		}
-		waitFor(t, "member joined events", func() bool { return len(h.events.events(EventGroupMemberJoined)) == 3 })
+		testenv.Eventually(t, "member joined events", func() bool { return len(h.events.events(EventGroupMemberJoined)) == 3 })
 
 		// Start is gated on readiness and lists the groups that are not ready.
 		_, err = h.client.StartSession(asTeacher1, &sessionv1.StartSessionRequest{SessionId: s.Id})
@@ -210,7 +211,7 @@ func TestFlow(t *testing.T) {
 			t.Errorf("JoinSession after end: %v, want INVALID_ACCESS_CODE", err)
 		}
 
-		waitFor(t, "status events", func() bool { return len(h.events.events(EventSessionStatusChanged)) == 4 })
+		testenv.Eventually(t, "status events", func() bool { return len(h.events.events(EventSessionStatusChanged)) == 4 })
 		var got []string
 		for _, ev := range h.events.events(EventSessionStatusChanged) {
 			got = append(got, ev.GetSessionStatusChanged().PreviousStatus+">"+ev.GetSessionStatusChanged().Status)
@@ -221,11 +222,11 @@ func TestFlow(t *testing.T) {
 		if diff := cmp.Diff([]string{"created>active", "active>paused", "paused>active", "active>ended"}, got); diff != "" {
 			t.Errorf("status events (-want +got):\n%s", diff)
 		}
-		waitFor(t, "group events", func() bool { return len(h.events.events(EventGroupStatusChanged)) == 2 })
+		testenv.Eventually(t, "group events", func() bool { return len(h.events.events(EventGroupStatusChanged)) == 2 })
 		if ev := h.events.events(EventGroupStatusChanged)[0]; ev.TraceId != "trace-ready" || !ev.GetGroupStatusChanged().IsReady {
 			t.Errorf("group event %v: want trace-ready and ready", ev)
 		}
-		waitFor(t, "lifecycle audited", func() bool {
+		testenv.Eventually(t, "lifecycle audited", func() bool {
 			types := h.audit.auditTypes()
 			return slices.Contains(types, "session.end") && slices.Contains(types, "compliance.parental_consent_recorded")
 		})
@@ -441,7 +442,7 @@ func TestRealtimeAuthorizeAndPurge(t *testing.T) {
 	if _, err := h.client.GetSession(asTeacher1, &sessionv1.GetSessionRequest{SessionId: s.Id}); reason(err) != "SESSION_NOT_FOUND" {
 		t.Errorf("GetSession after purge: %v, want SESSION_NOT_FOUND", err)
 	}
-	waitFor(t, "purge audited", func() bool {
+	testenv.Eventually(t, "purge audited", func() bool {
 		n := 0
 		for _, typ := range h.audit.auditTypes() {
 			if typ == "compliance.retention_purge" {

@@ -13,6 +13,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/bus"
 	"github.com/classwaves/classwaves/pkg/bus/bustest"
 	"github.com/classwaves/classwaves/pkg/bus/inproc"
+	"github.com/classwaves/classwaves/pkg/testenv"
 )
 
 func newBus(t testing.TB, opts inproc.Options) *inproc.Bus {
@@ -36,17 +37,6 @@ func TestConformance(t *testing.T) {
 func publish(t *testing.T, b bus.Bus, topic, payload string) (string, error) {
 	t.Helper()
 	return b.Publish(context.Background(), topic, bus.Outgoing{Key: "k", Payload: []byte(payload)})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(bustest.Timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func TestOptionsValidate(t *testing.T) {
@@ -151,12 +141,12 @@ func TestRejectNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	waitFor(t, "the group to consume", func() bool {
+	testenv.Eventually(t, "the group to consume", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return n == 3
 	})
-	waitFor(t, "the backlog to empty", func() bool {
+	testenv.Eventually(t, "the backlog to empty", func() bool {
 		l, err := b.Len(context.Background(), "audit:log")
 		return err == nil && l == 0
 	})
@@ -236,7 +226,7 @@ func TestExhaustedByClosedMemberIsDeadLettered(t *testing.T) {
 	}
 	defer c.Close()
 	var dead []bus.Message
-	waitFor(t, "the dead letter", func() bool {
+	testenv.Eventually(t, "the dead letter", func() bool {
 		dead, _ = b.Replay(context.Background(), "t:dlq", "", 10)
 		return len(dead) == 1
 	})

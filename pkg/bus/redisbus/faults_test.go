@@ -27,17 +27,6 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(bustest.Timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // collector records what a group handler saw.
 type collector struct {
 	mu   sync.Mutex
@@ -213,11 +202,11 @@ func TestRestartedConsumerRereadsItsPending(t *testing.T) {
 	o := fast
 	o.Consumer, o.ClaimIdle = "c1", time.Hour
 	subscribe(t, b, "jobs", "g", c.handle, o)
-	waitFor(t, "the pending entry", func() bool { return len(c.all()) > 0 })
+	testenv.Eventually(t, "the pending entry", func() bool { return len(c.all()) > 0 })
 	if m := c.all()[0]; string(m.Payload) != "p" || m.Deliveries != 2 {
 		t.Errorf("redelivered %q with Deliveries %d; want p, 2", m.Payload, m.Deliveries)
 	}
-	waitFor(t, "the ack", func() bool { return rdb.XPending(ctx, stream, "g").Val().Count == 0 })
+	testenv.Eventually(t, "the ack", func() bool { return rdb.XPending(ctx, stream, "g").Val().Count == 0 })
 }
 
 // A dead consumer's lease and heartbeat expire; the survivor takes the partition and claims the
@@ -249,19 +238,19 @@ func TestClaimsIdleEntriesOfDeadConsumer(t *testing.T) {
 	o := fast
 	o.Consumer, o.ClaimIdle = "survivor", 300*time.Millisecond
 	subscribe(t, b, "jobs", "g", c.handle, o)
-	waitFor(t, "the claimed entry", func() bool { return len(c.all()) > 0 })
+	testenv.Eventually(t, "the claimed entry", func() bool { return len(c.all()) > 0 })
 	if m := c.all()[0]; string(m.Payload) != "alive" || m.Deliveries != 2 {
 		t.Errorf("claimed %q with Deliveries %d; want alive, 2", m.Payload, m.Deliveries)
 	}
 	var dead []bus.Message
-	waitFor(t, "the dead letter", func() bool {
+	testenv.Eventually(t, "the dead letter", func() bool {
 		dead, _ = b.Replay(ctx, "jobs:dlq", "", 10)
 		return len(dead) == 1
 	})
 	if got, want := dead[0].Headers[bus.HeaderDLQReason], "delivered 5 times without ack"; got != want {
 		t.Errorf("dlq-reason = %q, want %q", got, want)
 	}
-	waitFor(t, "an empty pending list", func() bool { return rdb.XPending(ctx, stream, "g").Val().Count == 0 })
+	testenv.Eventually(t, "an empty pending list", func() bool { return rdb.XPending(ctx, stream, "g").Val().Count == 0 })
 	for _, m := range c.all() {
 		if string(m.Payload) == "poison" {
 			t.Error("the exhausted entry was delivered")
@@ -291,9 +280,9 @@ func TestMalformedEntriesAreDeadLettered(t *testing.T) {
 			if _, err := b.Publish(ctx, "audit:log", bus.Outgoing{Key: "k", Payload: []byte("good")}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the good entry", func() bool { return c.distinct()["good"] })
+			testenv.Eventually(t, "the good entry", func() bool { return c.distinct()["good"] })
 			var dead []bus.Message
-			waitFor(t, "two dead letters", func() bool {
+			testenv.Eventually(t, "two dead letters", func() bool {
 				dead, _ = b.Replay(ctx, "audit:log:dlq", "", 10)
 				return len(dead) == 2
 			})
@@ -324,7 +313,7 @@ func TestGroupRecreatedWhenStreamVanishes(t *testing.T) {
 	if _, err := b.Publish(ctx, "t", bus.Outgoing{Payload: []byte("before")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "before", func() bool { return c.distinct()["before"] })
+	testenv.Eventually(t, "before", func() bool { return c.distinct()["before"] })
 	if err := rdb.Del(ctx, env.Prefix+"t").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -398,8 +387,8 @@ func TestRedisRestartMidRun(t *testing.T) {
 		}
 	}
 	t.Logf("publishes refused while Redis restarted: %d", failures.Load())
-	waitFor(t, "the group to see every message", func() bool { return len(group.distinct()) == n })
-	waitFor(t, "the fan-out subscriber to see every message", func() bool {
+	testenv.Eventually(t, "the group to see every message", func() bool { return len(group.distinct()) == n })
+	testenv.Eventually(t, "the fan-out subscriber to see every message", func() bool {
 		fanMu.Lock()
 		defer fanMu.Unlock()
 		return len(fanSeen) == n
@@ -500,7 +489,7 @@ func TestOrderPerKeyAcrossRebalancing(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	waitFor(t, "every message", func() bool {
+	testenv.Eventually(t, "every message", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == keys*rounds

@@ -12,20 +12,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-)
 
-// waitFor polls cond until it holds; it fails the test after 10 s (a guard against hangs, not a timing
-// assertion).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+	"github.com/classwaves/classwaves/pkg/testenv"
+)
 
 type nopHandler struct{}
 
@@ -54,7 +43,7 @@ func wsSession(t *testing.T, cfg Config) (*Conn, *websocket.Conn) {
 		t.Fatalf("open packet: %q, %v", open, err)
 	}
 	c := <-conns
-	waitFor(t, "the writer is idle", func() bool { return !c.writerRunning() })
+	testenv.Eventually(t, "the writer is idle", func() bool { return !c.writerRunning() })
 	return c, ws
 }
 
@@ -105,7 +94,7 @@ func TestQueuedPacketsAreWrittenInOneBatch(t *testing.T) {
 			t.Fatalf("frame %d = %.20q..., want %.20q...", i, g, want)
 		}
 	}
-	waitFor(t, "the writer is idle", func() bool { return !c.writerRunning() })
+	testenv.Eventually(t, "the writer is idle", func() bool { return !c.writerRunning() })
 	if d := c.flushes() - before; d != 1 {
 		t.Errorf("%d packets were written with %d writes, want 1", n, d)
 	}
@@ -137,7 +126,7 @@ func TestLargeBatchIsWrittenInPieces(t *testing.T) {
 			t.Fatalf("frame %d = type %d %.20q..., want type %d %.20q...", i, typ, data, wantType, want)
 		}
 	}
-	waitFor(t, "the writer is idle", func() bool { return !c.writerRunning() })
+	testenv.Eventually(t, "the writer is idle", func() bool { return !c.writerRunning() })
 	total := n * (100 + 2 + 1) // data, frame header, packet type of the text ones (an upper bound)
 	if d, maxWrites := c.flushes()-before, total/batchMax+1; d < 2 || d > maxWrites {
 		t.Errorf("about %d bytes were written with %d writes, want 2 to %d", total, d, maxWrites)
@@ -156,14 +145,14 @@ func TestWriterExitsWhenIdleAndRestarts(t *testing.T) {
 		if got := readTexts(t, ws, 1)[0]; got != fmt.Sprintf("4round %d", i) {
 			t.Fatalf("round %d: got %q", i, got)
 		}
-		waitFor(t, "the writer exits", func() bool { return !c.writerRunning() })
+		testenv.Eventually(t, "the writer exits", func() bool { return !c.writerRunning() })
 	}
 	// A ping is queued the same way; a Close with nothing queued starts a writer that closes the transport.
 	c.ping()
 	if got := readTexts(t, ws, 1)[0]; got != "2" {
 		t.Fatalf("got %q, want a ping", got)
 	}
-	waitFor(t, "the writer exits", func() bool { return !c.writerRunning() })
+	testenv.Eventually(t, "the writer exits", func() bool { return !c.writerRunning() })
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +373,7 @@ func TestCoalesceReturnsForALonePacket(t *testing.T) {
 	if got := readTexts(t, ws, 1)[0]; got != "4lone" {
 		t.Fatalf("got %q", got)
 	}
-	waitFor(t, "the writer is idle", func() bool { return !c.writerRunning() })
+	testenv.Eventually(t, "the writer is idle", func() bool { return !c.writerRunning() })
 	if d := c.flushes() - before; d != 1 {
 		t.Errorf("a lone packet took %d writes, want 1", d)
 	}

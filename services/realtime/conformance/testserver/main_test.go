@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/services/realtime/engineio"
-	eiot "github.com/classwaves/classwaves/services/realtime/engineio/engineiotest"
 )
 
 // relaxed is the reference configuration with heartbeats and the connect timeout too slow to matter:
@@ -37,22 +37,10 @@ func newEnv(t *testing.T, opts Options) *env {
 	return &env{srv: srv, http: hs.URL, ws: "ws" + strings.TrimPrefix(hs.URL, "http")}
 }
 
-// waitFor waits until cond holds, failing the test after eiot.Timeout (a guard against hangs).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(eiot.Timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // waitPolling waits until session sid has a pending poll.
 func waitPolling(t *testing.T, srv *engineio.Server, sid string) {
 	t.Helper()
-	waitFor(t, "a pending poll", func() bool {
+	testenv.Eventually(t, "a pending poll", func() bool {
 		c := srv.Conn(sid)
 		return c != nil && c.PollPending()
 	})
@@ -61,5 +49,5 @@ func waitPolling(t *testing.T, srv *engineio.Server, sid string) {
 // waitGone waits until session sid is closed.
 func waitGone(t *testing.T, srv *engineio.Server, sid string) {
 	t.Helper()
-	waitFor(t, "the session to close", func() bool { return srv.Conn(sid) == nil })
+	testenv.Eventually(t, "the session to close", func() bool { return srv.Conn(sid) == nil })
 }
