@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/classwaves/classwaves/pkg/retry"
 )
 
 // dialAttempts is how many times a socket tries to connect during the ramp.
@@ -142,7 +144,7 @@ func runServer(ctx context.Context, cfg *Config, name, goBin string) (*Result, e
 	}
 
 	// Baseline memory, once the server has settled.
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := retry.Sleep(ctx, time.Second); err != nil {
 		return res, err
 	}
 	st, err := srv.stats(ctx)
@@ -192,17 +194,6 @@ func runServer(ctx context.Context, cfg *Config, name, goBin string) (*Result, e
 	return res, nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // heapOf returns the managed heap figure of a server's stats: Go's HeapInuse+StackInuse, Node's
 // heapUsed+external.
 func heapOf(st *serverStats) int64 {
@@ -241,7 +232,7 @@ func ramp(ctx context.Context, cfg *Config, srv *serverProc, lr *loadRun, res *R
 				for attempt := range dialAttempts {
 					if attempt > 0 {
 						retries.Add(1)
-						if sleep(ctx, time.Duration(attempt)*500*time.Millisecond) != nil {
+						if retry.Sleep(ctx, time.Duration(attempt)*500*time.Millisecond) != nil {
 							return
 						}
 					}
@@ -279,7 +270,7 @@ func ramp(ctx context.Context, cfg *Config, srv *serverProc, lr *loadRun, res *R
 // hold keeps the sockets idle for cfg.Hold (past two ping intervals) and measures memory.
 func hold(ctx context.Context, cfg *Config, srv *serverProc, lr *loadRun, res *Result) error {
 	logf(*cfg, "%s: holding the sockets for %v", srv.name, cfg.Hold)
-	if err := sleep(ctx, cfg.Hold); err != nil {
+	if err := retry.Sleep(ctx, cfg.Hold); err != nil {
 		return err
 	}
 	res.MinPings = -1
@@ -381,7 +372,7 @@ func runRound(ctx context.Context, cfg *Config, srv *serverProc, lr *loadRun, fr
 	out.ToolCPU = (toolCPU1 - toolCPU0).Seconds() / out.Seconds
 	out.OtherCPU = max(0, (machine1-machine0).Seconds()/out.Seconds-out.ServerCPU-out.ToolCPU)
 	// Give duplicates a moment to show up.
-	if err := sleep(ctx, 200*time.Millisecond); err != nil {
+	if err := retry.Sleep(ctx, 200*time.Millisecond); err != nil {
 		return nil, err
 	}
 	out.Received = r.received.Load()
@@ -456,7 +447,7 @@ func ingestPhase(ctx context.Context, cfg *Config, srv *serverProc, lr *loadRun,
 	for _, c := range senders {
 		wg.Go(func() { c.sendChunks(stop, pm, "g"+strconv.Itoa(c.idx)) })
 	}
-	err = sleep(ctx, cfg.Duration)
+	err = retry.Sleep(ctx, cfg.Duration)
 	close(stop)
 	wg.Wait()
 	if err != nil {
@@ -465,7 +456,7 @@ func ingestPhase(ctx context.Context, cfg *Config, srv *serverProc, lr *loadRun,
 	// Drain: every chunk sent must be acknowledged.
 	deadline := time.Now().Add(30 * time.Second)
 	for lr.chunksAcked.Load() < lr.chunksSent.Load() && time.Now().Before(deadline) {
-		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+		if err := retry.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/classwaves/classwaves/pkg/retry"
 )
 
 // serverProc is a benchmarked server running as a child process.
@@ -190,7 +192,7 @@ func (p *serverProc) gc(ctx context.Context) error {
 	if err := p.call(ctx, http.MethodPost, "/gc", &out); err != nil {
 		return err
 	}
-	return sleep(ctx, 500*time.Millisecond)
+	return retry.Sleep(ctx, 500*time.Millisecond)
 }
 
 func (p *serverProc) call(ctx context.Context, method, path string, out any) error {

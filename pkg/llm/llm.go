@@ -42,6 +42,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/classwaves/classwaves/pkg/retry"
 )
 
 // Defaults applied by New to zero BackoffBase and BackoffMax.
@@ -337,12 +339,12 @@ func (c *Client) CompleteJSON(ctx context.Context, req Request, out any) (Usage,
 		if ctx.Err() != nil {
 			return usage, fmt.Errorf("llm: %w (last attempt: %v)", ctx.Err(), err)
 		}
-		retry := errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout)
+		again := errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout)
 		if errors.Is(err, ErrMalformed) && malformed < malformedRetries {
 			malformed++
-			retry = true
+			again = true
 		}
-		if !retry {
+		if !again {
 			return usage, err
 		}
 		if attempt >= c.cfg.MaxRetries {
@@ -356,7 +358,7 @@ func (c *Client) CompleteJSON(ctx context.Context, req Request, out any) (Usage,
 			// No time left to wait for the server.
 			return usage, fmt.Errorf("%w: retry in %v is past the deadline: %w", ErrUnavailable, delay, err)
 		}
-		if err := sleepCtx(ctx, delay); err != nil {
+		if err := retry.Sleep(ctx, delay); err != nil {
 			return usage, fmt.Errorf("llm: %w (last attempt: %v)", err, res.err)
 		}
 	}
@@ -395,23 +397,7 @@ func estimateTokens(req Request) int {
 // backoff is the wait before retry number attempt+1: the server's Retry-After when it gave one,
 // else BackoffBase*2^attempt scaled by a factor in [0.5, 1.5); both capped by BackoffMax.
 func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, c.cfg.BackoffMax)
-	}
-	d := c.cfg.BackoffBase << min(attempt, 16)
-	d = time.Duration(float64(d) * (0.5 + c.jitter()))
-	return min(d, c.cfg.BackoffMax)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return retry.Backoff{Base: c.cfg.BackoffBase, Max: c.cfg.BackoffMax}.Delay(attempt, retryAfter, c.jitter())
 }
 
 // result is one attempt's outcome.
@@ -655,7 +641,7 @@ func (t answerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if info, ok := r.Context().Value(answerKey{}).(*answerInfo); ok {
 		info.status = resp.StatusCode
-		info.retryAfter = parseRetryAfter(resp.Header, time.Now())
+		info.retryAfter = retry.After(resp.Header, time.Now())
 	}
 	resp.Body = &cappedBody{rc: resp.Body, left: maxResponseBytes}
 	return resp, nil
@@ -686,26 +672,3 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
-
-// parseRetryAfter reads retry-after-ms (OpenAI's), then Retry-After in seconds or as an HTTP date.
-func parseRetryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("retry-after-ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < 1e9 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s <= 0 || s > 1e6 {
-			return 0
-		}
-		return time.Duration(s * float64(time.Second))
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now)
-	}
-	return 0
-}

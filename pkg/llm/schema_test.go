@@ -2,7 +2,6 @@ package llm
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -174,35 +173,6 @@ func TestBackoff(t *testing.T) {
 	}
 	if got := c.backoff(0, time.Hour); got != time.Second {
 		t.Errorf("backoff with Retry-After 1h = %v, want the 1s cap", got)
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		headers map[string]string
-		want    time.Duration
-	}{
-		{nil, 0},
-		{map[string]string{"Retry-After": "2"}, 2 * time.Second},
-		{map[string]string{"Retry-After": "0.5"}, 500 * time.Millisecond},
-		{map[string]string{"Retry-After": "0"}, 0},
-		{map[string]string{"Retry-After": "-3"}, 0},
-		{map[string]string{"Retry-After": "Tue, 04 Mar 2025 10:00:07 GMT"}, 7 * time.Second},
-		{map[string]string{"Retry-After": "Tue, 04 Mar 2025 09:59:00 GMT"}, 0},
-		{map[string]string{"Retry-After": "soon"}, 0},
-		{map[string]string{"Retry-After": "9", "retry-after-ms": "1500"}, 1500 * time.Millisecond},
-		{map[string]string{"Retry-After": "9", "retry-after-ms": "x"}, 9 * time.Second},
-	}
-	for _, tt := range tests {
-		h := http.Header{}
-		for k, v := range tt.headers {
-			h.Set(k, v)
-		}
-		if got := parseRetryAfter(h, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%v) = %v, want %v", tt.headers, got, tt.want)
-		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/classwaves/classwaves/pkg/bus"
+	"github.com/classwaves/classwaves/pkg/retry"
 )
 
 // fanOutCount is the most entries a fan-out read takes per stream.
@@ -66,7 +67,7 @@ func (f *fanOut) run(ctx context.Context) {
 				return
 			}
 			f.b.log.Warn("redisbus: fan-out read failed; backing off", "topic", f.t.name, "err", err)
-			sleep(ctx, bo.next())
+			_ = retry.Sleep(ctx, bo.next())
 			continue
 		}
 		bo.reset()
@@ -77,7 +78,7 @@ func (f *fanOut) run(ctx context.Context) {
 			err := f.b.rdb.XRead(ctx, &redis.XReadArgs{Streams: args, Count: 1, Block: f.b.opts.ReadBlock}).Err()
 			if err != nil && !errors.Is(err, redis.Nil) && ctx.Err() == nil {
 				f.b.log.Warn("redisbus: fan-out wait failed; backing off", "topic", f.t.name, "err", err)
-				sleep(ctx, bo.next())
+				_ = retry.Sleep(ctx, bo.next())
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/classwaves/classwaves/pkg/bus"
 	"github.com/classwaves/classwaves/pkg/bus/internal/delivery"
+	"github.com/classwaves/classwaves/pkg/retry"
 )
 
 // handbackIdle is the idle time a releasing member gives its pending entries, so that its
@@ -181,7 +182,7 @@ func (m *member) keep(ctx context.Context) {
 				}
 			}
 		}
-		if !sleep(ctx, ttl/3) {
+		if retry.Sleep(ctx, ttl/3) != nil {
 			return
 		}
 	}
@@ -225,11 +226,11 @@ func (m *member) work(ctx context.Context) {
 				// Buffered entries are still handed to the handler: at least once.
 				p.needOwn, p.needForeign, p.cursor = true, true, ""
 			}
-			sleep(ctx, bo.next())
+			_ = retry.Sleep(ctx, bo.next())
 			continue
 		}
 		m.b.log.Warn("redisbus: consumer step failed; backing off", m.logArgs("err", err)...)
-		sleep(ctx, bo.next())
+		_ = retry.Sleep(ctx, bo.next())
 	}
 	m.leave()
 }

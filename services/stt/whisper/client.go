@@ -31,6 +31,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/classwaves/classwaves/pkg/retry"
 )
 
 // MaxFileBytes is the API's limit on the audio file (25 MB).
@@ -158,24 +160,13 @@ func New(cfg Config, opts ...Option) *Client {
 		http:  &http.Client{Transport: tr},
 		sem:   make(chan struct{}, cfg.Concurrency),
 		obs:   nopObserver{},
-		sleep: sleepCtx,
+		sleep: retry.Sleep,
 		jit:   rand.Float64,
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Transcribe sends req, retrying as configured. It waits for a concurrency slot for each attempt
@@ -283,12 +274,7 @@ func (b *formBody) detach() {
 // backoff is the wait before retry number attempt+1: the server's Retry-After when it gave one,
 // else BackoffBase*2^attempt scaled by a jitter factor in [0.5, 1.5); both capped by BackoffMax.
 func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, c.cfg.BackoffMax)
-	}
-	d := c.cfg.BackoffBase << min(attempt, 16)
-	d = time.Duration(float64(d) * (0.5 + c.jit()))
-	return min(d, c.cfg.BackoffMax)
+	return retry.Backoff{Base: c.cfg.BackoffBase, Max: c.cfg.BackoffMax}.Delay(attempt, retryAfter, c.jit())
 }
 
 // statusError is a failed HTTP answer.
@@ -353,7 +339,7 @@ func (c *Client) attempt(ctx context.Context, f form) (Response, time.Duration, 
 		}
 	}
 	defer resp.Body.Close()
-	retryAfter := parseRetryAfter(resp.Header, time.Now())
+	retryAfter := retry.After(resp.Header, time.Now())
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		latency := time.Since(start)
@@ -408,26 +394,4 @@ func convert(r openai.AudioResponse) Response {
 		})
 	}
 	return out
-}
-
-func parseRetryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("retry-after-ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(s * float64(time.Second))
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now)
-	}
-	return 0
 }
