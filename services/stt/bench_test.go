@@ -20,6 +20,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/bus/inproc"
 	"github.com/classwaves/classwaves/pkg/logging"
 	"github.com/classwaves/classwaves/pkg/store/storetest"
+	"github.com/classwaves/classwaves/services/stt/audio/audiotest"
 	"github.com/classwaves/classwaves/services/stt/openaitest"
 )
 
@@ -113,7 +114,7 @@ func BenchmarkConcurrentGroups(b *testing.B) {
 		}()
 
 		const rate = 16000
-		pcm := speech(rate, 15*time.Second)
+		pcm := audiotest.Speech(rate, 15*time.Second)
 		chunkBytes := int(benchChunk.Seconds()*rate) * 2
 		interval := time.Duration(float64(*benchChunk) / *benchSpeed)
 		var wg sync.WaitGroup

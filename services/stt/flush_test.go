@@ -11,6 +11,7 @@ import (
 
 	sttv1 "github.com/classwaves/classwaves/pkg/api/classwaves/stt/v1"
 	"github.com/classwaves/classwaves/pkg/testenv"
+	"github.com/classwaves/classwaves/services/stt/audio/audiotest"
 	"github.com/classwaves/classwaves/services/stt/openaitest"
 )
 
@@ -32,12 +33,12 @@ func TestFlushGroups(t *testing.T) {
 			var streams []*audioStream
 			for _, g := range groups {
 				s := h.open(t, pcmStart(session, g, schoolA, 16000))
-				s.send(speech(16000, 4*time.Second))
+				s.send(audiotest.Speech(16000, 4*time.Second))
 				s.waitAnswers(1)
 				streams = append(streams, s)
 			}
 			o := h.open(t, pcmStart(other, newID(), schoolA, 16000))
-			o.send(speech(16000, 4*time.Second))
+			o.send(audiotest.Speech(16000, 4*time.Second))
 			o.waitAnswers(1)
 
 			resp, err := h.client.FlushGroups(context.Background(), &sttv1.FlushGroupsRequest{SessionId: session, TimeoutMs: 30000})
@@ -89,7 +90,7 @@ func TestFlushGroupsTimesOutAndDropsTheAudio(t *testing.T) {
 			groups := []string{newID(), newID()}
 			for _, g := range groups {
 				s := h.open(t, pcmStart(session, g, schoolA, 16000))
-				s.send(speech(16000, 2*time.Second))
+				s.send(audiotest.Speech(16000, 2*time.Second))
 				s.waitAnswers(1)
 			}
 			resp, err := h.client.FlushGroups(context.Background(), &sttv1.FlushGroupsRequest{SessionId: session, TimeoutMs: 100})
@@ -127,7 +128,7 @@ func TestStopDrainsOpenWindows(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	s := h.open(t, pcmStart(newID(), newID(), schoolA, 16000))
-	s.send(speech(16000, 3*time.Second))
+	s.send(audiotest.Speech(16000, 3*time.Second))
 	s.waitAnswers(1)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -149,7 +150,7 @@ func TestStopAbandonsWhatTheDrainTimeoutCannotFinish(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.DrainTimeout = 100 * time.Millisecond })
 	h.openai.Respond(func(openaitest.Request) openaitest.Reply { return openaitest.Reply{Hang: true} })
 	s := h.open(t, pcmStart(newID(), newID(), schoolA, 16000))
-	s.send(speech(16000, 3*time.Second))
+	s.send(audiotest.Speech(16000, 3*time.Second))
 	s.waitAnswers(1)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()

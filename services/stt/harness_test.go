@@ -2,10 +2,8 @@ package stt
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -336,22 +334,6 @@ func (s *audioStream) windows() []*sttv1.WindowClosed {
 		if w := a.GetWindowClosed(); w != nil {
 			out = append(out, w)
 		}
-	}
-	return out
-}
-
-// speech returns 16-bit mono PCM at rate: a tone at -20 dBFS in 900 ms bursts with 100 ms
-// pauses (speech to the voice activity detector), lasting d.
-func speech(rate int, d time.Duration) []byte {
-	n := int(d.Seconds() * float64(rate))
-	out := make([]byte, 2*n)
-	amp := math.Pow(10, -20.0/20) * 32767 * math.Sqrt2
-	for i := range n {
-		v := 0.0
-		if (i*1000/rate)%1000 < 900 {
-			v = amp * math.Sin(2*math.Pi*220*float64(i)/float64(rate))
-		}
-		binary.LittleEndian.PutUint16(out[2*i:], uint16(int16(v)))
 	}
 	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/testenv"
 	"github.com/classwaves/classwaves/services/stt/audio"
+	"github.com/classwaves/classwaves/services/stt/audio/audiotest"
 	"github.com/classwaves/classwaves/services/stt/openaitest"
 )
 
@@ -27,7 +28,7 @@ func TestPCMStreamIsWindowedTranscribedStoredAndPublished(t *testing.T) {
 	session, group := newID(), newID()
 	s := h.open(t, pcmStart(session, group, schoolA, 16000))
 	// 32 s of speech in 250 ms chunks: windows close at 15 s and 30 s, the last 2 s at the end.
-	audioData := speech(16000, 32*time.Second)
+	audioData := audiotest.Speech(16000, 32*time.Second)
 	s.sendAll(audioData, 8000)
 	if err := s.finish(); err != nil {
 		t.Fatalf("stream ended with %v", err)
@@ -245,12 +246,12 @@ func TestStreamProtocol(t *testing.T) {
 	// transcribed), and its next chunk ends it.
 	session, group := newID(), newID()
 	first := h.open(t, pcmStart(session, group, schoolA, 16000))
-	first.send(speech(16000, 2*time.Second))
+	first.send(audiotest.Speech(16000, 2*time.Second))
 	first.waitAnswers(1)
 	second := h.open(t, pcmStart(session, group, schoolA, 16000))
-	second.send(speech(16000, time.Second))
+	second.send(audiotest.Speech(16000, time.Second))
 	second.waitAnswers(1)
-	first.send(speech(16000, time.Second))
+	first.send(audiotest.Speech(16000, time.Second))
 	err := first.finish()
 	if st := status.Convert(err); st.Code() != codes.Aborted || apperr.ReasonOf(st) != "AUDIO_STREAM_SUPERSEDED" {
 		t.Errorf("superseded stream ended with %v", err)
@@ -265,7 +266,7 @@ func TestProviderOffStillPublishesSpeechActivity(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.Provider = ProviderOff })
 	s := h.open(t, pcmStart(newID(), newID(), schoolA, 8000))
-	s.sendAll(append(speech(8000, 16*time.Second), silence(8000, 4*time.Second)...), 4000)
+	s.sendAll(append(audiotest.Speech(8000, 16*time.Second), silence(8000, 4*time.Second)...), 4000)
 	if err := s.finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -325,9 +326,9 @@ func TestTranscriptionFailuresDropTheWindowOnly(t *testing.T) {
 			h := newHarness(t, nil)
 			h.openai.Script(tt.replies...)
 			s := h.open(t, pcmStart(newID(), newID(), schoolA, 8000))
-			s.send(speech(8000, 3*time.Second))
+			s.send(audiotest.Speech(8000, 3*time.Second))
 			s.stop()
-			s.send(speech(8000, 3*time.Second))
+			s.send(audiotest.Speech(8000, 3*time.Second))
 			if err := s.finish(); err != nil {
 				t.Fatal(err)
 			}
@@ -369,7 +370,7 @@ func TestBudgetAlertsOnceAndStopsTranscription(t *testing.T) {
 	// alert, then exhausted), the fourth is dropped.
 	for i := range 4 {
 		s := h.open(t, pcmStart(newID(), newID(), schoolA, 8000))
-		s.send(speech(8000, 10*time.Second))
+		s.send(audiotest.Speech(8000, 10*time.Second))
 		if err := s.finish(); err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +380,7 @@ func TestBudgetAlertsOnceAndStopsTranscription(t *testing.T) {
 	}
 	// School B is not affected.
 	s := h.open(t, pcmStart(newID(), newID(), schoolB, 8000))
-	s.send(speech(8000, 10*time.Second))
+	s.send(audiotest.Speech(8000, 10*time.Second))
 	if err := s.finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +425,7 @@ func TestBudgetAlertsOnceAndStopsTranscription(t *testing.T) {
 	// The next UTC day starts afresh.
 	h.setClock(h.clock().Add(24 * time.Hour))
 	s = h.open(t, pcmStart(newID(), newID(), schoolA, 8000))
-	s.send(speech(8000, 10*time.Second))
+	s.send(audiotest.Speech(8000, 10*time.Second))
 	if err := s.finish(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/classwaves/classwaves/services/stt/audio/audiotest"
 	"github.com/classwaves/classwaves/services/stt/openaitest"
 )
 
@@ -300,7 +301,7 @@ func runSTTThroughEdge(b *testing.B) {
 	cpuBefore := processCPU()
 	schedBefore := schedLatencies()
 
-	pcm := edgeBenchSpeech(edgeBenchRate, cfg.window)
+	pcm := audiotest.Speech(edgeBenchRate, cfg.window)
 	chunkBytes := int(cfg.chunk.Seconds()*edgeBenchRate) * 2
 	streamStart := time.Now().Add(200 * time.Millisecond)
 	var wg sync.WaitGroup
@@ -587,22 +588,6 @@ func (st *edgeBenchStudent) onEvent(name string, payload json.RawMessage) {
 	case "transcription:group:new":
 		st.transcript.Add(1) // the group room gets it too
 	}
-}
-
-// edgeBenchSpeech is d of a 220 Hz tone at -20 dBFS, 900 ms on and 100 ms off: speech to the
-// voice activity detector, so no window is skipped as silent.
-func edgeBenchSpeech(rate int, d time.Duration) []byte {
-	n := int(d.Seconds() * float64(rate))
-	out := make([]byte, 2*n)
-	amp := math.Pow(10, -20.0/20) * 32767 * math.Sqrt2
-	for i := range n {
-		v := 0.0
-		if (i*1000/rate)%1000 < 900 {
-			v = amp * math.Sin(2*math.Pi*220*float64(i)/float64(rate))
-		}
-		binary.LittleEndian.PutUint16(out[2*i:], uint16(int16(v)))
-	}
-	return out
 }
 
 // putMarker writes the window's marker over its first four samples.
