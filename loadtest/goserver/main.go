@@ -45,6 +45,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/classwaves/classwaves/loadtest/internal/wire"
 	"github.com/classwaves/classwaves/services/realtime/engineio"
 	"github.com/classwaves/classwaves/services/realtime/socketio"
 )
@@ -256,26 +257,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(data)
 }
 
-// Stats is the /stats body (the Node server's has the same fields, with its own memory breakdown).
-type Stats struct {
-	Server     string         `json:"server"`
-	Version    string         `json:"version"`
-	PID        int            `json:"pid"`
-	Sockets    int64          `json:"sockets"`
-	Joins      int64          `json:"joins"`
-	BadJoins   int64          `json:"badJoins"`
-	Chunks     int64          `json:"chunks"`
-	ChunkBytes int64          `json:"chunkBytes"`
-	BadChunks  int64          `json:"badChunks"`
-	Broadcasts int64          `json:"broadcasts"`
-	Memory     map[string]any `json:"memory"`
-}
-
 func (b *bench) serveStats(w http.ResponseWriter, _ *http.Request) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rss, _ := selfRSS()
-	writeJSON(w, http.StatusOK, Stats{
+	writeJSON(w, http.StatusOK, wire.Stats{
 		Server:     "go",
 		Version:    runtime.Version() + ", GOMAXPROCS " + strconv.Itoa(runtime.GOMAXPROCS(0)),
 		PID:        os.Getpid(),
@@ -286,9 +272,10 @@ func (b *bench) serveStats(w http.ResponseWriter, _ *http.Request) {
 		ChunkBytes: b.chunkBytes.Load(),
 		BadChunks:  b.badChunks.Load(),
 		Broadcasts: b.broadcasts.Load(),
-		Memory: map[string]any{
-			"rss": rss, "heapInuse": ms.HeapInuse, "heapAlloc": ms.HeapAlloc, "stackInuse": ms.StackInuse,
-			"sys": ms.Sys, "goroutines": runtime.NumGoroutine(), "numGC": ms.NumGC,
+		Memory: map[string]float64{
+			"rss": float64(rss), "heapInuse": float64(ms.HeapInuse), "heapAlloc": float64(ms.HeapAlloc),
+			"stackInuse": float64(ms.StackInuse), "sys": float64(ms.Sys), "goroutines": float64(runtime.NumGoroutine()),
+			"numGC": float64(ms.NumGC),
 		},
 	})
 }

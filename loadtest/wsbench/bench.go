@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/classwaves/classwaves/loadtest/internal/wire"
 	"github.com/classwaves/classwaves/pkg/retry"
 )
 
@@ -196,7 +197,7 @@ func runServer(ctx context.Context, cfg *Config, name, goBin string) (*Result, e
 
 // heapOf returns the managed heap figure of a server's stats: Go's HeapInuse+StackInuse, Node's
 // heapUsed+external.
-func heapOf(st *serverStats) int64 {
+func heapOf(st *wire.Stats) int64 {
 	if st.Server == "go" {
 		return int64(st.Memory["heapInuse"] + st.Memory["stackInuse"])
 	}

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/classwaves/classwaves/loadtest/internal/wire"
 	"github.com/classwaves/classwaves/pkg/retry"
 )
 
@@ -146,25 +147,10 @@ func (p *serverProc) stop() {
 	}
 }
 
-// serverStats is the /stats body of either server.
-type serverStats struct {
-	Server     string             `json:"server"`
-	Version    string             `json:"version"`
-	PID        int                `json:"pid"`
-	Sockets    int64              `json:"sockets"`
-	Joins      int64              `json:"joins"`
-	BadJoins   int64              `json:"badJoins"`
-	Chunks     int64              `json:"chunks"`
-	ChunkBytes int64              `json:"chunkBytes"`
-	BadChunks  int64              `json:"badChunks"`
-	Broadcasts int64              `json:"broadcasts"`
-	Memory     map[string]float64 `json:"memory"`
-}
-
 var httpClient = &http.Client{Timeout: 5 * time.Minute}
 
-func (p *serverProc) stats(ctx context.Context) (*serverStats, error) {
-	var st serverStats
+func (p *serverProc) stats(ctx context.Context) (*wire.Stats, error) {
+	var st wire.Stats
 	if err := p.call(ctx, http.MethodGet, "/stats", &st); err != nil {
 		return nil, err
 	}
