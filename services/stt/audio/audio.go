@@ -151,11 +151,7 @@ func (w *Window) Release() {
 	if w == nil {
 		return
 	}
-	if w.pooled && w.File != nil {
-		putBuffer(w.File)
-	} else {
-		clear(w.File)
-	}
+	recycle(w.File, w.pooled)
 	w.File, w.PCM, w.pooled = nil, nil, false
 }
 

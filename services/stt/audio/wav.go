@@ -217,6 +217,15 @@ func putBuffer(buf []byte) {
 	l.count++
 }
 
+// recycle zeroes buf and, when it came from getBuffer (pooled), hands it back to windowBuffers.
+func recycle(buf []byte, pooled bool) {
+	if pooled && buf != nil {
+		putBuffer(buf)
+	} else {
+		clear(buf)
+	}
+}
+
 // streamOpened and streamClosed count the open PCM streams; a closing stream's share of free
 // buffers is dropped.
 func (l *bufferList) streamOpened() {
@@ -287,11 +296,7 @@ func (a *pcmAssembler) newBuf() {
 
 // dropBuf zeroes the window buffer and recycles it when it came from the pool.
 func (a *pcmAssembler) dropBuf() {
-	if a.pooled {
-		putBuffer(a.buf)
-	} else {
-		clear(a.buf)
-	}
+	recycle(a.buf, a.pooled)
 	a.buf, a.pooled = nil, false
 }
 
