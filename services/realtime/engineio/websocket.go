@@ -276,7 +276,7 @@ const maxScratch = 64 << 10
 
 // readMessage reads the next data message, like gorilla's ReadMessage, into one allocation of the
 // message's size. ReadMessage (io.ReadAll) starts from 512 bytes and grows: a 3 KB audio chunk cost
-// about three times its size in garbage, and at a thousand streaming groups that garbage set how often
+// about twice its size in garbage, and at a thousand streaming groups that garbage set how often
 // the collector ran. The read limit still applies (websocket.ErrReadLimit).
 func (t *wsTransport) readMessage() (int, []byte, error) {
 	typ, r, err := t.conn.NextReader()
