@@ -84,9 +84,6 @@ const (
 // option changes how newService builds the service (tests).
 type option func(*Service)
 
-// withTranscriber replaces the whisper client.
-func withTranscriber(t Transcriber) option { return func(s *Service) { s.transcriber = t } }
-
 // withPublished reports each transcript's close-to-publish time to fn.
 func withPublished(fn func(closeToPublish, waitPrev time.Duration)) option {
 	return func(s *Service) { s.published = fn }

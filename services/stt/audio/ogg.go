@@ -9,9 +9,6 @@ import (
 // Ogg page layout (RFC 3533): a 27-byte header, the lacing table, the body.
 const (
 	oggHeaderLen = 27
-	// oggMaxPage is the largest page: header, 255 lacing values, 255 segments of 255 bytes.
-	oggMaxPage = oggHeaderLen + 255 + 255*255
-
 	oggContinued = 0x01
 	oggBOS       = 0x02
 	oggEOS       = 0x04
