@@ -191,7 +191,8 @@ func (e *Edge) openAudio(s *socketio.Socket, c *conn, sessionID, groupID, school
 	if err == nil {
 		err = stream.Send(&sttv1.StreamAudioRequest{Message: &sttv1.StreamAudioRequest_Start{Start: &sttv1.AudioStart{
 			SessionId: sessionID, GroupId: groupID, SchoolId: schoolID, Format: format, SampleRate: rate,
-			RefusalsOnly: true, // accepted chunks need no answer: receiveAudio acts on refusals only
+			TraceId:      c.traceID, // stt's transcripts and alerts for the group carry the student's trace
+			RefusalsOnly: true,      // accepted chunks need no answer: receiveAudio acts on refusals only
 		}}})
 	}
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/classwaves/classwaves/pkg/authn"
 	"github.com/classwaves/classwaves/pkg/bus"
 	"github.com/classwaves/classwaves/pkg/bus/inproc"
+	"github.com/classwaves/classwaves/pkg/traceid"
 	"github.com/classwaves/classwaves/services/auth/token"
 	"github.com/classwaves/classwaves/services/realtime/edge"
 	eiot "github.com/classwaves/classwaves/services/realtime/engineio/engineiotest"
@@ -331,6 +332,15 @@ func TestFanOut(t *testing.T) {
 	if p["status"] != "paused" || p["previousStatus"] != "active" || p["sessionId"] != sessionID || p["traceId"] != "trace-s" {
 		t.Fatalf("session:status_changed = %v", p)
 	}
+	// An event without a trace id still reaches clients with one.
+	publish(t, v.bus, edge.DefaultSTTEventsTopic, &eventsv1.Event{
+		Id: "ev-2", Type: edge.EventTranscript, SessionId: sessionID, GroupId: groupID,
+		Payload: &eventsv1.Event_TranscriptReady{TranscriptReady: &eventsv1.TranscriptReady{TranscriptId: "tr-2", Text: "again"}},
+	})
+	_, p = decodeEvent(t, readUntil(t, ws, `42/sessions,["transcription:group:new"`), "42/sessions,")
+	if id, _ := p["traceId"].(string); p["id"] != "tr-2" || !traceid.Valid(id) {
+		t.Fatalf("transcript without a trace id: %v", p)
+	}
 }
 
 func TestGroupJoinStatusAndAudio(t *testing.T) {
@@ -357,8 +367,9 @@ func TestGroupJoinStatusAndAudio(t *testing.T) {
 	if a := decodeAck(t, readUntil(t, ws, "43/sessions,4"), "43/sessions,4"); a["ok"] != true {
 		t.Fatalf("audio:start = %v", a)
 	}
-	if m := recvSTT(t, v.stt); m.GetStart().GetGroupId() != groupID || m.GetStart().GetSchoolId() != schoolID {
-		t.Fatalf("stt got %v", m)
+	if m := recvSTT(t, v.stt); m.GetStart().GetGroupId() != groupID || m.GetStart().GetSchoolId() != schoolID ||
+		!traceid.Valid(m.GetStart().GetTraceId()) {
+		t.Fatalf("stt got %v (want the group, its school and the socket's trace id)", m)
 	}
 	ws.Send(`451-/sessions,5["audio:chunk",{"groupId":"` + groupID + `","audioData":{"_placeholder":true,"num":0}}]`)
 	ws.SendBinary([]byte{1, 2, 3})

@@ -12,6 +12,7 @@ import (
 	guidancev1 "github.com/classwaves/classwaves/pkg/api/classwaves/guidance/v1"
 	"github.com/classwaves/classwaves/pkg/bus"
 	busevents "github.com/classwaves/classwaves/pkg/events"
+	"github.com/classwaves/classwaves/pkg/traceid"
 	"github.com/classwaves/classwaves/services/realtime/socketio"
 )
 
@@ -93,7 +94,7 @@ func (f fanOut) drop(why string, args ...any) {
 
 // payload returns m with the fields every server-emitted payload carries.
 func (f fanOut) payload(m map[string]any) map[string]any {
-	m["traceId"] = f.ev.GetTraceId()
+	m["traceId"] = traceid.Pick(f.ev.GetTraceId()) // a fresh one for an event that carries none
 	m["schemaVersion"] = SchemaVersion
 	return m
 }
