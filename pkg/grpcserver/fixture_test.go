@@ -130,6 +130,7 @@ func getString(m *dynamicpb.Message, field protoreflect.Name) string {
 //	anything else echoes the title and the trace id seen by the handler
 type testImpl struct {
 	calls   atomic.Int32
+	decodes atomic.Int32 // messages Chat's ReusingDecoder decoded
 	entered chan struct{}
 	release chan struct{}
 }
@@ -162,6 +163,20 @@ func (s *testImpl) create(ctx context.Context, req *dynamicpb.Message) (*dynamic
 
 type testServer interface{}
 
+// reusingReq is a ReusingDecoder: Chat receives every message into one, so the stream tests also
+// prove that the server's codec lets such a message decode itself and that the interceptors
+// (validation) still see it.
+type reusingReq struct {
+	*dynamicpb.Message
+	decodes *atomic.Int32
+}
+
+func (r reusingReq) DecodeReusing(b []byte) error {
+	r.decodes.Add(1)
+	r.Message.Reset()
+	return proto.Unmarshal(b, r.Message)
+}
+
 var testServiceDesc = grpc.ServiceDesc{
 	ServiceName: testService,
 	HandlerType: (*testServer)(nil),
@@ -186,15 +201,16 @@ var testServiceDesc = grpc.ServiceDesc{
 		ServerStreams: true,
 		ClientStreams: true,
 		Handler: func(srv any, stream grpc.ServerStream) error {
+			impl := srv.(*testImpl)
+			in := reusingReq{Message: dynamicpb.NewMessage(reqDesc), decodes: &impl.decodes}
 			for {
-				in := dynamicpb.NewMessage(reqDesc)
 				if err := stream.RecvMsg(in); err != nil {
 					if errors.Is(err, io.EOF) {
 						return nil
 					}
 					return err
 				}
-				resp, err := srv.(*testImpl).create(stream.Context(), in)
+				resp, err := impl.create(stream.Context(), in.Message)
 				if err != nil {
 					return err
 				}

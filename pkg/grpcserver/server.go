@@ -123,6 +123,8 @@ type Server struct {
 // recovery so a panicking RPC still gets its one log line (with the stack); error mapping sits
 // outside validation so validation errors take the same single path to a status.
 //
+// Requests are decoded by the proto codec, except a ReusingDecoder, which decodes itself.
+//
 // The trace id (incoming x-trace-id, else a new one) is in the handler's context and goes back
 // as x-trace-id response header metadata, or trailer metadata when the RPC fails before sending
 // (so the failure stays retryable by clients, see gRFC A6).
@@ -148,6 +150,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) *Server {
 	unary = append(unary, ic.unaryValidation)
 	stream = append(stream, ic.streamValidation)
 	serverOpts := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(o.otel...)),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{

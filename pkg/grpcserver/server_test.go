@@ -304,6 +304,9 @@ func TestStreamValidation(t *testing.T) {
 	if got, want := e.impl.calls.Load(), int32(1); got != want {
 		t.Errorf("handler calls = %d, want %d (the invalid message must not reach it)", got, want)
 	}
+	if got, want := e.impl.decodes.Load(), int32(2); got != want {
+		t.Errorf("ReusingDecoder decodes = %d, want %d (every message, the invalid one too)", got, want)
+	}
 }
 
 func TestUnbuiltNote(t *testing.T) {

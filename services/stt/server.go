@@ -105,8 +105,11 @@ func (s *server) StreamAudio(stream grpc.BidiStreamingServer[sttv1.StreamAudioRe
 		}
 		return nil
 	}
+	// Every further message is received into req, which reuses its storage for chunks.
+	req := newAudioRequest()
+	defer req.release()
 	for {
-		req, err := stream.Recv()
+		err := stream.RecvMsg(req)
 		if errors.Is(err, io.EOF) {
 			return send(st.Close())
 		}

@@ -1,6 +1,7 @@
 package stt
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -66,6 +67,14 @@ func TestPCMStreamIsWindowedTranscribedStoredAndPublished(t *testing.T) {
 	wantFiles := []string{"window.wav 15s en verbose_json", "window.wav 15s en verbose_json", "window.wav 2s en verbose_json"}
 	if diff := cmp.Diff(wantFiles, files); diff != "" {
 		t.Errorf("requests mismatch (-want +got):\n%s", diff)
+	}
+	// Each file holds exactly the audio sent in its window (the server receives every chunk of a
+	// stream into one reused buffer).
+	bounds := []int{0, 15 * 32000, 30 * 32000, len(audioData)}
+	for i, r := range reqs {
+		if i+1 < len(bounds) && !bytes.Equal(r.Audio, audio.EncodeWAV(audioData[bounds[i]:bounds[i+1]], 16000)) {
+			t.Errorf("request %d: the file is not the WAV of the window's audio", i)
+		}
 	}
 
 	// Events: in window order, keyed by group.

@@ -160,7 +160,8 @@ type Assembler interface {
 	// Format is the stream's format.
 	Format() Format
 	// Append adds a chunk's audio to the open window. It is all-or-nothing: on error (always a
-	// *ChunkError) nothing changed.
+	// *ChunkError) nothing changed. It copies what it keeps: the caller may reuse chunk's buffer
+	// once it returns.
 	Append(chunk []byte) error
 	// Duration is the audio held by the open window.
 	Duration() time.Duration

@@ -105,6 +105,67 @@ func TestWindowsAreValidFiles(t *testing.T) {
 	}
 }
 
+// TestAppendKeepsNoReference: an assembler copies what it keeps of a chunk, so a caller may reuse
+// the chunk's buffer after Append (stt receives every chunk of a stream into one buffer). Each
+// format's windows are the same whether the buffer passed to Append is overwritten after every
+// call or not.
+func TestAppendKeepsNoReference(t *testing.T) {
+	t.Parallel()
+	pcm := make([]byte, 3*16000*2)
+	for i := range pcm {
+		pcm[i] = byte(i*7 + i/300)
+	}
+	tests := []struct {
+		name   string
+		format Format
+		opts   Options
+		b      []byte
+	}{
+		{"pcm16", FormatPCM16, Options{SampleRate: 16000}, pcm},
+		{"speech_8k_u8.wav", FormatWAV, Options{}, fixture(t, "speech_8k_u8.wav")},
+		{"speech.webm", FormatWebMOpus, Options{}, fixture(t, "speech.webm")},
+		{"speech_live.webm", FormatWebMOpus, Options{}, fixture(t, "speech_live.webm")},
+		{"speech.ogg", FormatOggOpus, Options{}, fixture(t, "speech.ogg")},
+	}
+	for _, tt := range tests {
+		for _, cs := range []int{333, 3200} {
+			want := stream(t, tt.format, tt.opts, tt.b, cs, time.Second)
+			a, err := New(tt.format, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []*Window
+			reused := make([]byte, cs)
+			for i := 0; i < len(tt.b); i += cs {
+				chunk := reused[:copy(reused, tt.b[i:min(i+cs, len(tt.b))])]
+				if err := a.Append(chunk); err != nil {
+					t.Fatalf("%s: Append(bytes %d..): %v", tt.name, i, err)
+				}
+				for j := range reused {
+					reused[j] = 0x5A
+				}
+				if w := a.TakeSealed(); w != nil {
+					got = append(got, w)
+				}
+				if a.Duration() >= time.Second {
+					got = append(got, a.Cut())
+				}
+			}
+			if w := a.Cut(); w != nil {
+				got = append(got, w)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s, chunks of %d: %d windows, want %d", tt.name, cs, len(got), len(want))
+			}
+			for k := range want {
+				if !bytes.Equal(got[k].File, want[k].File) {
+					t.Errorf("%s, chunks of %d: window %d differs when the chunk buffer is reused", tt.name, cs, k)
+				}
+			}
+		}
+	}
+}
+
 // TestWindowsDecodeWithFFmpeg checks the windows with a real decoder when ffmpeg is installed
 // (the fixtures themselves were made with it). Inspect covers the same ground without it.
 func TestWindowsDecodeWithFFmpeg(t *testing.T) {
