@@ -142,7 +142,13 @@ func (e *Edge) onConnection(ns string, s *socketio.Socket) {
 				"session status changes go through the REST API; WebSocket is notify-only")
 		})
 		s.On("audio:start", func(ev *socketio.Event) { e.onAudioStart(ev, c) })
-		s.On("audio:chunk", func(ev *socketio.Event) { e.onAudioChunk(ev, c) })
+		// audio:chunk borrows its attachment (the connection's read buffer, reused once the handler
+		// returns) rather than getting a copy: ten chunks a second per student, the copies were most of
+		// the edge's garbage. onAudioChunk keeps nothing of it: it passes the audio only to
+		// audioStream.send, whose gRPC Send marshals the request into a buffer of its own before
+		// returning (a transparent-retry replay resends that buffer, and the stats handler sees only
+		// sizes); audioFail and dropAudio answer without it; base64 audio decodes into a new slice.
+		s.OnBorrowed("audio:chunk", func(ev *socketio.Event) { e.onAudioChunk(ev, c) })
 		s.On("audio:stop", func(ev *socketio.Event) { e.onAudioStop(ev, c) })
 	}
 	e.emit(s, "ws:connected", map[string]any{

@@ -31,6 +31,9 @@ type Conn struct {
 	req *http.Request
 
 	deliverMu sync.Mutex // serializes HandleMessage calls
+	// borrowBinary: the handler is a BorrowingHandler that borrows binary messages. Set before the
+	// session's transports read, never changed.
+	borrowBinary bool
 
 	mu          sync.Mutex
 	handler     Handler
@@ -310,13 +313,13 @@ func (c *Conn) pong() {
 }
 
 // onPacket handles a packet received on the session's current transport. It reports whether the session
-// is still open.
-func (c *Conn) onPacket(p Packet) bool {
+// is still open. borrowed: p is a binary message whose Data is lent to the handler (Message.Borrowed).
+func (c *Conn) onPacket(p Packet, borrowed bool) bool {
 	switch p.Type {
 	case PacketPong:
 		c.pong()
 	case PacketMessage:
-		c.deliver(Message{Data: p.Data, Binary: p.Binary})
+		c.deliver(Message{Data: p.Data, Binary: p.Binary, Borrowed: borrowed})
 	case PacketClose:
 		c.finalize(ReasonTransportClose)
 		return false

@@ -21,6 +21,10 @@
 // before its first batch it yields the processor while more packets keep arriving, so that a broadcast to
 // many sessions is written in batches rather than packet by packet.
 //
+// A binary WebSocket message is read into a pooled buffer. A Handler gets a copy of it; a Handler that
+// implements BorrowingHandler may take the buffer itself, lent until its HandleMessage returns, which
+// saves the server an allocation of the message's size per binary message.
+//
 // The package knows nothing of Socket.IO or of any application: it hands each session's messages to the
 // Handler that the Server's connection callback returns for it.
 package engineio

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/classwaves/classwaves/pkg/testenv"
@@ -145,6 +146,77 @@ func TestMessagesKeepTheirBytes(t *testing.T) {
 	for i, m := range rec.messages {
 		if !m.Binary || !bytes.Equal(m.Data, want[i].Data) {
 			t.Errorf("message %d (%d bytes): got %d bytes (binary %v), not what was sent", i, sizes[i], len(m.Data), m.Binary)
+		}
+	}
+}
+
+// TestBorrowedMessages checks the lending of binary messages, on two sessions that read the same
+// messages at once (their readers share the pool of buffers): the session whose handler borrows gets
+// every binary message's bytes as Borrowed, and never a text message; every buffer it was lent is zeroed
+// once its HandleMessage has returned; the other session gets owned messages, which the reads of both
+// sessions after them never change.
+func TestBorrowedMessages(t *testing.T) {
+	ts := newTestServer(t, engineio.Config{MaxPayload: 1 << 20})
+	owner := eiot.DialWS(t, ts.ws, nil)
+	owner.ReadOpen()
+	ownerRec := <-ts.conns
+	ts.borrow.Store(true)
+	borrower := eiot.DialWS(t, ts.ws, nil)
+	borrower.ReadOpen()
+	borrowerRec := <-ts.conns
+
+	sizes := []int{0, 1, 3200, 3200, 512, 16<<10 - 1, 16 << 10, 16<<10 + 1, 64 << 10, 64<<10 + 1, 300 << 10, 7}
+	for range 20 {
+		sizes = append(sizes, 3200) // an audio stream
+	}
+	var want []engineio.Message
+	for i, n := range sizes {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(i*31 + j + 1)
+		}
+		for _, c := range []*eiot.WS{owner, borrower} {
+			c.SendBinary(b)
+		}
+		want = append(want, engineio.Message{Data: b, Binary: true})
+		if i%3 == 0 {
+			for _, c := range []*eiot.WS{owner, borrower} {
+				c.Send(fmt.Sprint("4text ", i))
+			}
+			want = append(want, text(fmt.Sprint("text ", i)))
+		}
+	}
+	testenv.Eventually(t, "every message", func() bool {
+		return ownerRec.count() == len(want) && borrowerRec.count() == len(want)
+	})
+	// Close waits for the readers, which have given back every buffer they lent.
+	if err := ts.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		rec  *recorder
+	}{{"owner", ownerRec}, {"borrower", borrowerRec}} {
+		for i, m := range tc.rec.messages {
+			if m.Binary != want[i].Binary || !bytes.Equal(m.Data, want[i].Data) {
+				t.Errorf("%s: message %d (%d bytes, binary %v): got %d bytes (binary %v), not what was sent",
+					tc.name, i, len(want[i].Data), want[i].Binary, len(m.Data), m.Binary)
+			}
+			if wantBorrowed := tc.rec.borrow && m.Binary; m.Borrowed != wantBorrowed {
+				t.Errorf("%s: message %d (binary %v): Borrowed = %v, want %v", tc.name, i, m.Binary, m.Borrowed, wantBorrowed)
+			}
+		}
+	}
+	if got, want := len(borrowerRec.lent), len(sizes); got != want {
+		t.Fatalf("the borrower was lent %d messages, want %d", got, want)
+	}
+	for i, data := range borrowerRec.lent {
+		if len(data) != sizes[i] {
+			t.Errorf("lent message %d: %d bytes, want %d", i, len(data), sizes[i])
+		}
+		if j := slices.IndexFunc(data, func(b byte) bool { return b != 0 }); j >= 0 {
+			t.Errorf("lent message %d (%d bytes): byte %d is not zero after the handler returned", i, len(data), j)
 		}
 	}
 }

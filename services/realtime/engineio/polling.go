@@ -165,7 +165,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, p := range pkts {
-		if !c.onPacket(p) {
+		if !c.onPacket(p, false) {
 			break
 		}
 	}

@@ -54,6 +54,11 @@ var errorMessages = map[int]string{
 type Message struct {
 	Data   []byte
 	Binary bool
+	// Borrowed is set on a received message whose Data the server only lends to the Handler: a binary
+	// message read from a WebSocket, handed to a BorrowingHandler. Such Data is valid only until
+	// HandleMessage returns; then the server zeroes it and reads later messages into it. Send ignores
+	// the field, and must not be given borrowed Data, which it would write after the handler returned.
+	Borrowed bool
 }
 
 // Handler receives the events of one session. HandleMessage is called from one goroutine at a time, in
@@ -61,9 +66,26 @@ type Message struct {
 // reads nothing else meanwhile. HandleClose is called once, when the session has closed, from the
 // goroutine that noticed the end (a transport, a timer, or Server.Close); it may overlap a HandleMessage
 // call that is still running. Conn.Send, Conn.SendVolatile and Conn.Close never call the Handler.
+//
+// The messages a Handler receives are its own: it may keep their Data for as long as it likes.
 type Handler interface {
 	HandleMessage(m Message)
 	HandleClose(reason string)
+}
+
+// BorrowingHandler is a Handler that may take binary messages borrowed (Message.Borrowed) rather than
+// owned. A binary WebSocket message is read into a pooled buffer; a Handler gets a copy of it, one
+// allocation of the message's size, while a BorrowingHandler that reports true gets the buffer itself,
+// valid only until its HandleMessage returns: it must copy whatever it keeps, and must not hand the
+// data to anything that keeps it (Conn.Send included). For a stream of binary messages (audio chunks
+// ten times a second per client) the copies are most of the garbage the server makes, and what sets
+// how often the collector runs.
+//
+// Text messages, and every message that arrives over HTTP long-polling (decoded into a buffer of its
+// own anyway), are never borrowed. BorrowsBinary is asked once, when the session starts.
+type BorrowingHandler interface {
+	Handler
+	BorrowsBinary() bool
 }
 
 // Server is an Engine.IO server: an http.Handler to mount at the Engine.IO path (for example /engine.io/).
@@ -335,6 +357,9 @@ func newSID() string {
 func (s *Server) start(r *http.Request, transport string, ws *wsTransport) *Conn {
 	c := newConn(s, r, transport, ws)
 	h := s.onConn(c)
+	if bh, ok := h.(BorrowingHandler); ok && bh.BorrowsBinary() {
+		c.borrowBinary = true
+	}
 	c.mu.Lock()
 	c.handler = h
 	c.mu.Unlock()

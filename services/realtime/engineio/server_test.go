@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,21 +18,32 @@ import (
 	eiot "github.com/classwaves/classwaves/services/realtime/engineio/engineiotest"
 )
 
-// recorder is a Handler that records a session's messages and close reason.
+// recorder is a Handler that records a session's messages and close reason. With borrow set it borrows
+// binary messages: it records a copy of a borrowed message, and keeps the Data it was lent in lent.
 type recorder struct {
 	conn     *engineio.Conn
+	borrow   bool
 	mu       sync.Mutex
 	messages []engineio.Message
+	lent     [][]byte
 	closed   chan string
 }
 
+var _ engineio.BorrowingHandler = (*recorder)(nil)
+
 func (r *recorder) HandleMessage(m engineio.Message) {
 	r.mu.Lock()
+	if m.Borrowed {
+		r.lent = append(r.lent, m.Data)
+		m.Data = bytes.Clone(m.Data)
+	}
 	r.messages = append(r.messages, m)
 	r.mu.Unlock()
 }
 
 func (r *recorder) HandleClose(reason string) { r.closed <- reason }
+
+func (r *recorder) BorrowsBinary() bool { return r.borrow }
 
 // testServer is an Engine.IO server on a loopback port whose sessions are recorded.
 type testServer struct {
@@ -39,6 +51,8 @@ type testServer struct {
 	url   string // http://.../engine.io/
 	ws    string // ws://.../engine.io/
 	conns chan *recorder
+	// borrow makes the recorders of the sessions that start from then on borrow binary messages.
+	borrow atomic.Bool
 }
 
 func newTestServer(t *testing.T, cfg engineio.Config) *testServer {
@@ -48,7 +62,7 @@ func newTestServer(t *testing.T, cfg engineio.Config) *testServer {
 	}
 	ts := &testServer{conns: make(chan *recorder, 16)}
 	srv, err := engineio.NewServer(cfg, func(c *engineio.Conn) engineio.Handler {
-		r := &recorder{conn: c, closed: make(chan string, 1)}
+		r := &recorder{conn: c, borrow: ts.borrow.Load(), closed: make(chan string, 1)}
 		ts.conns <- r
 		return r
 	})

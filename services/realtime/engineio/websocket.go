@@ -165,7 +165,9 @@ func (c *Conn) completeUpgrade(t *wsTransport) bool {
 // when the socket becomes readable. An idle connection then holds no goroutine.
 func (c *Conn) readLoop(t *wsTransport, probing bool) {
 	for {
-		typ, data, err := t.readMessage()
+		// Binary messages are lent to a handler that borrows them, once the transport is established:
+		// a probe delivers nothing.
+		typ, data, lent, err := t.readMessage(c.borrowBinary && !probing)
 		if err != nil {
 			if probing {
 				c.dropProbe(t)
@@ -190,7 +192,11 @@ func (c *Conn) readLoop(t *wsTransport, probing bool) {
 			return
 		}
 		if !probing {
-			if !c.onPacket(p) {
+			open := c.onPacket(p, lent != nil)
+			if lent != nil {
+				putScratch(lent) // the handler has returned: the message's buffer is no longer lent
+			}
+			if !open {
 				return
 			}
 			if t.poller != nil && t.br.Buffered() == 0 && !t.linger(c.srv.cfg.ReadLinger) && t.park(c) {
@@ -267,27 +273,34 @@ func (t *wsTransport) park(c *Conn) bool {
 	return true
 }
 
-// messageScratch holds the buffers messages are read into before readMessage copies them out.
+// messageScratch holds the buffers messages are read into. Every buffer in it is zeroed.
 var messageScratch = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // maxScratch is the largest scratch buffer kept for reuse: a bigger message's buffer is left to the
 // collector.
 const maxScratch = 64 << 10
 
-// readMessage reads the next data message, like gorilla's ReadMessage, into one allocation of the
-// message's size. ReadMessage (io.ReadAll) starts from 512 bytes and grows: a 3 KB audio chunk cost
-// about twice its size in garbage, and at a thousand streaming groups that garbage set how often
-// the collector ran. The read limit still applies (websocket.ErrReadLimit).
-func (t *wsTransport) readMessage() (int, []byte, error) {
-	typ, r, err := t.conn.NextReader()
-	if err != nil {
-		return typ, nil, err
+// readMessage reads the next data message, like gorilla's ReadMessage, into a pooled scratch buffer.
+// ReadMessage (io.ReadAll) starts from 512 bytes and grows: a 3 KB audio chunk cost about twice its size
+// in garbage, and at a thousand streaming groups that garbage set how often the collector ran. The read
+// limit still applies (websocket.ErrReadLimit).
+//
+// The message is returned in one allocation of its size, copied from the scratch buffer, except a
+// binary message read with lend set: it is returned in the scratch buffer itself, and lent points to
+// that buffer, which the caller must give back with putScratch once nothing uses the message any more.
+// Lending saves the copy, the whole garbage of a binary message.
+func (t *wsTransport) readMessage(lend bool) (typ int, data []byte, lent *[]byte, err error) {
+	var r io.Reader
+	if typ, r, err = t.conn.NextReader(); err != nil {
+		return typ, nil, nil, err
 	}
 	sp := messageScratch.Get().(*[]byte)
 	buf := (*sp)[:0]
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			grown := append(buf, 0)[:len(buf)]
+			clear(buf) // the outgrown buffer holds the start of the message
+			buf = grown
 		}
 		var n int
 		n, err = r.Read(buf[len(buf):cap(buf)])
@@ -296,18 +309,30 @@ func (t *wsTransport) readMessage() (int, []byte, error) {
 			break
 		}
 	}
-	var data []byte
-	if err == io.EOF {
-		err = nil
-		data = make([]byte, len(buf))
-		copy(data, buf)
+	*sp = buf
+	if err != io.EOF {
+		putScratch(sp)
+		return typ, nil, nil, err
 	}
-	if cap(buf) <= maxScratch {
-		clear(buf) // no copy of a client's data (audio) stays behind in the pool
-		*sp = buf[:0]
-		messageScratch.Put(sp)
+	if lend && typ == websocket.BinaryMessage {
+		return typ, buf, sp, nil
 	}
-	return typ, data, err
+	data = make([]byte, len(buf))
+	copy(data, buf)
+	putScratch(sp)
+	return typ, data, nil, nil
+}
+
+// putScratch zeroes the scratch buffer *sp, so that no copy of a client's data (audio) stays behind,
+// and returns it to the pool unless it is bigger than maxScratch.
+func putScratch(sp *[]byte) {
+	buf := *sp
+	clear(buf)
+	if cap(buf) > maxScratch {
+		return
+	}
+	*sp = buf[:0]
+	messageScratch.Put(sp)
 }
 
 // readerShells holds bufio.Reader values without a buffer, so that swapping buffers in and out of a

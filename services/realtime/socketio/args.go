@@ -82,6 +82,11 @@ func replacePlaceholders(v any, count int, repl func(int) any) (any, error) {
 // Args are the arguments of a received event or acknowledgement. Values decode lazily: use Decode for
 // typed access, Bytes for a binary argument, or Values for generic values (JSON numbers as json.Number,
 // binary attachments as []byte).
+//
+// The []byte values of binary attachments (from Bytes, Attachment, Value, Values, and Decode into a
+// *[]byte or an *any) are the received attachments themselves, not copies. In the Args of an event
+// handled by a handler set with OnBorrowed they are valid only until the handler returns; elsewhere they
+// are the receiver's to keep.
 type Args struct {
 	raw         []json.RawMessage
 	attachments [][]byte

@@ -23,7 +23,7 @@ type client struct {
 	connectTimer *time.Timer
 }
 
-var _ engineio.Handler = (*client)(nil)
+var _ engineio.BorrowingHandler = (*client)(nil)
 
 func (s *Server) onConnection(conn *engineio.Conn) engineio.Handler {
 	c := &client{
@@ -73,6 +73,11 @@ func (c *client) HandleMessage(m engineio.Message) {
 		c.dispatch(p)
 	}
 }
+
+// BorrowsBinary implements engineio.BorrowingHandler: binary messages are attachments, which the
+// decoder copies unless they complete a packet, and the socket copies unless the packet goes to an
+// event handler set with OnBorrowed (Packet.own).
+func (c *client) BorrowsBinary() bool { return true }
 
 // dispatch routes a decoded packet, with the reference server's rules: a CONNECT for a namespace the
 // client is not in starts a connection; any other packet needs a connected socket; anything else (a

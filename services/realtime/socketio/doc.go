@@ -4,7 +4,8 @@
 //
 // A Server serves namespaces (Of). A namespace runs connect middlewares (Use) that see the handshake auth
 // object and may refuse the connection with a ConnectError, then calls its connection handlers with the
-// new Socket. Sockets receive events (On) and emit them (Emit, EmitAck, EmitWithAck), with
+// new Socket. Sockets receive events (On, or OnBorrowed for a handler that borrows the event's binary
+// attachments rather than getting copies) and emit them (Emit, EmitAck, EmitWithAck), with
 // acknowledgements, binary attachments ([]byte arguments) both ways, rooms (Join, Leave, To) and volatile
 // emits. Broadcasts go through the namespace's Adapter: the default MemoryAdapter delivers on this
 // process only; a distributed adapter can embed it (MemoryAdapter.Deliver sends a packet to this

@@ -62,6 +62,21 @@ type Packet struct {
 
 	attachments int               // the count announced in the header, while decoding
 	elems       []json.RawMessage // the payload array's elements, once split
+	// lent: the last attachment is the Data of a borrowed message (engineio.Message.Borrowed), valid
+	// only until the HandleMessage call that completed the packet returns (Decoder.Add).
+	lent bool
+}
+
+// own replaces a lent attachment by a copy. Every use of a received packet that may outlive the
+// HandleMessage call that completed it, or that reaches anything but a borrowing event handler, owns
+// it first.
+func (p *Packet) own() {
+	if !p.lent {
+		return
+	}
+	last := len(p.Attachments) - 1
+	p.Attachments[last] = bytes.Clone(p.Attachments[last])
+	p.lent = false
 }
 
 // DecodePacket decodes the text part of a packet, as the reference parser does:
@@ -246,6 +261,10 @@ type Decoder struct {
 
 // Add feeds one message to the decoder. It returns the completed packet, or nil when attachments are
 // still expected.
+//
+// A borrowed message (engineio.Message.Borrowed) is copied when it is an attachment that does not
+// complete its packet, since the packet outlives it. The attachment that completes a packet is kept as
+// it is: when it was borrowed, the packet's last attachment is valid only as long as the message's Data.
 func (d *Decoder) Add(m engineio.Message) (*Packet, error) {
 	if !m.Binary {
 		if d.pending != nil {
@@ -273,10 +292,16 @@ func (d *Decoder) Add(m engineio.Message) (*Packet, error) {
 	if p == nil {
 		return nil, invalid("got binary data when not reconstructing a packet")
 	}
-	p.Attachments = append(p.Attachments, m.Data)
-	if len(p.Attachments) < p.attachments {
+	if len(p.Attachments)+1 < p.attachments {
+		data := m.Data
+		if m.Borrowed {
+			data = bytes.Clone(data)
+		}
+		p.Attachments = append(p.Attachments, data)
 		return nil, nil
 	}
+	p.Attachments = append(p.Attachments, m.Data)
+	p.lent = m.Borrowed
 	d.pending = nil
 	if err := checkPlaceholders(p.Data, len(p.Attachments)); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -86,6 +87,51 @@ func TestDecodeSpecExamples(t *testing.T) {
 				t.Errorf("decoded (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestDecoderBorrowedAttachments feeds a two-attachment packet to a Decoder in borrowed messages that
+// share one buffer, as the engine lends them: the first attachment, which outlives its message, is a
+// copy; the last is the message's Data, marked lent until own replaces it by a copy.
+func TestDecoderBorrowedAttachments(t *testing.T) {
+	var d Decoder
+	buf := make([]byte, 8)
+	lend := func(b ...byte) engineio.Message {
+		clear(buf)
+		return engineio.Message{Data: append(buf[:0], b...), Binary: true, Borrowed: true}
+	}
+	if p, err := d.Add(engineio.Message{Data: []byte(`52-["e",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)}); p != nil || err != nil {
+		t.Fatalf("text part: %v, %v", p, err)
+	}
+	if p, err := d.Add(lend(1, 2)); p != nil || err != nil {
+		t.Fatalf("first attachment: %v, %v", p, err)
+	}
+	p, err := d.Add(lend(3, 4, 5))
+	if p == nil || err != nil {
+		t.Fatalf("last attachment: %v, %v", p, err)
+	}
+	if want := [][]byte{{1, 2}, {3, 4, 5}}; !cmp.Equal(p.Attachments, want) {
+		t.Fatalf("attachments = %v, want %v", p.Attachments, want)
+	}
+	if !p.lent || &p.Attachments[1][0] != &buf[0] {
+		t.Errorf("the last attachment is not the borrowed message's Data (lent %v)", p.lent)
+	}
+	p.own()
+	clear(buf)
+	if want := [][]byte{{1, 2}, {3, 4, 5}}; p.lent || !cmp.Equal(p.Attachments, want) {
+		t.Errorf("after own and a reuse of the buffer: attachments = %v (lent %v), want %v", p.Attachments, p.lent, want)
+	}
+
+	// Owned messages are kept as they are.
+	owned := []byte{6}
+	if _, err := d.Add(engineio.Message{Data: []byte(`51-["e",{"_placeholder":true,"num":0}]`)}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = d.Add(engineio.Message{Data: owned, Binary: true}); err != nil || p == nil {
+		t.Fatalf("owned attachment: %v, %v", p, err)
+	}
+	if p.lent || &p.Attachments[0][0] != &owned[0] {
+		t.Errorf("an owned attachment was copied or marked lent (lent %v)", p.lent)
 	}
 }
 
@@ -309,18 +355,39 @@ func FuzzDecodePacket(f *testing.F) {
 }
 
 // FuzzDecoder feeds a text packet and binary attachments to a Decoder, then exercises the arguments.
+// With n >= 128 the attachments are borrowed messages in one buffer, overwritten after every Add as the
+// engine reuses it: once the packet owns its attachments, they must all still be bin.
 func FuzzDecoder(f *testing.F) {
 	f.Add([]byte(`51-["m",{"_placeholder":true,"num":0}]`), []byte{1, 2}, uint8(1))
 	f.Add([]byte(`62-3[{"_placeholder":true,"num":1},{"x":{"_placeholder":true,"num":0}}]`), []byte{9}, uint8(2))
 	f.Add([]byte(`2["m",1]`), []byte{}, uint8(0))
+	f.Add([]byte(`53-["m",{"_placeholder":true,"num":2},{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`), []byte{1, 2}, uint8(128+3))
 	f.Fuzz(func(t *testing.T, text, bin []byte, n uint8) {
 		d := Decoder{}
+		borrowed := n >= 128
+		buf := make([]byte, len(bin))
 		p, err := d.Add(engineio.Message{Data: text})
 		for i := 0; err == nil && p == nil && i < int(n%12); i++ {
-			p, err = d.Add(engineio.Message{Data: bin, Binary: true})
+			m := engineio.Message{Data: bin, Binary: true}
+			if borrowed {
+				copy(buf, bin)
+				m.Data, m.Borrowed = buf, true
+			}
+			p, err = d.Add(m)
+			if p != nil {
+				p.own()
+			}
+			for j := range buf {
+				buf[j] = ^bin[j]
+			}
 		}
 		if err != nil || p == nil {
 			return
+		}
+		for i, a := range p.Attachments {
+			if !bytes.Equal(a, bin) {
+				t.Fatalf("attachment %d = %x, want %x (borrowed %v)", i, a, bin, borrowed)
+			}
 		}
 		args, err := newArgs(p, 0)
 		if err != nil {

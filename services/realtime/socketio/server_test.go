@@ -24,7 +24,7 @@ type testServer struct {
 	ws   string
 }
 
-func newTestServer(t *testing.T, cfg socketio.Config) *testServer {
+func newTestServer(t testing.TB, cfg socketio.Config) *testServer {
 	t.Helper()
 	if cfg.Engine.PingInterval == 0 {
 		cfg.Engine.PingInterval, cfg.Engine.PingTimeout = time.Minute, time.Minute
@@ -44,7 +44,7 @@ func newTestServer(t *testing.T, cfg socketio.Config) *testServer {
 }
 
 // join opens a WebSocket connection and joins namespace nsp ("/x") with the auth payload (may be "").
-func (ts *testServer) join(t *testing.T, nsp, auth string) *eiot.WS {
+func (ts *testServer) join(t testing.TB, nsp, auth string) *eiot.WS {
 	t.Helper()
 	ws := eiot.DialWS(t, ts.ws, nil)
 	ws.ReadOpen()
@@ -59,7 +59,7 @@ func prefix(nsp string) string {
 	return nsp + ","
 }
 
-func joinOn(t *testing.T, ws *eiot.WS, nsp, auth string) {
+func joinOn(t testing.TB, ws *eiot.WS, nsp, auth string) {
 	t.Helper()
 	ws.Send("40" + prefix(nsp) + auth)
 	if got := ws.ReadText(); !strings.HasPrefix(got, "40"+prefix(nsp)+"{") {

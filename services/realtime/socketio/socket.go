@@ -60,11 +60,19 @@ func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
 // long work should move elsewhere (the socket is safe for concurrent use).
 type EventHandler func(e *Event)
 
+// eventHandler is a handler set by On, or by OnBorrowed (borrows).
+type eventHandler struct {
+	fn      EventHandler
+	borrows bool
+}
+
 // AckFunc receives the acknowledgement of an emitted event, or an error (ErrAckTimeout, ErrDisconnected,
 // or the context's error) when none will come. It is called exactly once.
 type AckFunc func(args Args, err error)
 
-// Event is an event received by a socket.
+// Event is an event received by a socket. For a handler set with OnBorrowed, its binary attachments
+// (in Args) are valid only until the handler returns; the handler may keep the Event itself (to Ack
+// later, for example).
 type Event struct {
 	Name string
 	Args Args
@@ -131,7 +139,7 @@ type Socket struct {
 
 	mu                 sync.Mutex
 	connected          bool
-	handlers           map[string]EventHandler
+	handlers           map[string]eventHandler
 	disconnectHandlers []func(reason string)
 	data               any
 	acks               map[uint64]*pendingAck // nil until the first emit that wants an ack
@@ -154,7 +162,7 @@ func newSocket(ns *Namespace, c *client, hs *Handshake) *Socket {
 		handshake: hs,
 		done:      make(chan struct{}),
 		id:        newID(),
-		handlers:  make(map[string]EventHandler),
+		handlers:  make(map[string]eventHandler),
 	}
 	if ns.srv.cfg.Recovery.Enabled {
 		s.pid = newID()
@@ -212,7 +220,22 @@ func (s *Socket) SetData(v any) {
 }
 
 // On sets the handler of event name, replacing any previous one. Events without a handler are ignored.
+// The event's binary attachments are h's own: it may keep them.
 func (s *Socket) On(event string, h EventHandler) {
+	s.setHandler(event, eventHandler{fn: h})
+}
+
+// OnBorrowed sets the handler of event name like On, but lends h the event's binary attachments rather
+// than giving it copies: the event's binary attachments are valid only until h returns; h must copy what
+// it keeps. Nor may h pass them to anything that keeps them, Emit and Ack included (they send after h
+// returns). The event's last attachment is then the connection's read buffer itself, which saves an
+// allocation of its size per event: for a stream of binary events (audio chunks), the copies would be
+// most of the server's garbage.
+func (s *Socket) OnBorrowed(event string, h EventHandler) {
+	s.setHandler(event, eventHandler{fn: h, borrows: true})
+}
+
+func (s *Socket) setHandler(event string, h eventHandler) {
 	s.mu.Lock()
 	s.handlers[event] = h
 	s.mu.Unlock()
@@ -454,6 +477,7 @@ func (s *Socket) onPacket(p *Packet) {
 				s.client.fail("too many pending packets", nil)
 				return
 			}
+			p.own() // handled after this message's HandleMessage returns
 			s.inBuf = append(s.inBuf, p)
 			s.inMu.Unlock()
 			return
@@ -489,6 +513,7 @@ func (s *Socket) handlePacket(p *Packet) {
 		if !p.HasID {
 			return
 		}
+		p.own() // the arguments go to an AckFunc, which may keep them (EmitWithAck returns them)
 		args, err := newArgs(p, 0)
 		if err != nil {
 			s.client.fail("bad ack", err)
@@ -517,11 +542,15 @@ func (s *Socket) handleEvent(p *Packet) {
 	s.mu.Lock()
 	h := s.handlers[name]
 	s.mu.Unlock()
-	if h == nil {
-		return
+	if h.fn == nil {
+		return // dropped: nothing sees its attachments, lent or not
+	}
+	if !h.borrows {
+		p.own()
+		args.attachments = p.Attachments
 	}
 	e := &Event{Name: name, Args: args, socket: s, id: p.ID, hasAck: p.HasID}
-	s.safely("event handler", func() { h(e) })
+	s.safely("event handler", func() { h.fn(e) })
 }
 
 // safely runs f, logging a panic instead of letting it end the connection's goroutine.
