@@ -97,7 +97,9 @@ type Args struct {
 func newArgs(p *Packet, skip int) (Args, error) {
 	raw := p.elems
 	if raw == nil && p.Data != nil {
-		if err := json.Unmarshal(p.Data, &raw); err != nil {
+		// Not split by DecodePacket, which splits every EVENT and ACK payload.
+		var ok bool
+		if raw, ok = splitArray(p.Data, nil); !ok {
 			return Args{}, invalid("payload is not an array")
 		}
 	}
@@ -159,11 +161,11 @@ func (a Args) Attachment(raw json.RawMessage) ([]byte, bool) {
 	if !a.binary || !bytes.Contains(raw, []byte("_placeholder")) {
 		return nil, false
 	}
-	var p placeholder
-	if err := json.Unmarshal(raw, &p); err != nil || !p.Placeholder || p.Num < 0 || p.Num >= len(a.attachments) {
+	num, ok := placeholderNum(raw)
+	if !ok || num < 0 || num >= len(a.attachments) {
 		return nil, false
 	}
-	return a.attachments[p.Num], true
+	return a.attachments[num], true
 }
 
 // Decode decodes argument i into v with encoding/json. Binary attachments decode into []byte fields

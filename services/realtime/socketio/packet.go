@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/classwaves/classwaves/services/realtime/engineio"
 )
@@ -61,7 +62,8 @@ type Packet struct {
 	Attachments [][]byte
 
 	attachments int               // the count announced in the header, while decoding
-	elems       []json.RawMessage // the payload array's elements, once split
+	elems       []json.RawMessage // EVENT and ACK: the payload array's elements (sub-slices of Data)
+	name        []byte            // EVENT: the event name, decoded (see eventName)
 	// lent: the last attachment is the Data of a borrowed message (engineio.Message.Borrowed), valid
 	// only until the HandleMessage call that completed the packet returns (Decoder.Add).
 	lent bool
@@ -94,7 +96,14 @@ func DecodePacket(text []byte) (*Packet, error) {
 	if text[0] < '0' || text[0] > '6' {
 		return nil, invalid("unknown packet type %q", text[0])
 	}
-	p := &Packet{Type: PacketType(text[0] - '0'), Namespace: "/"}
+	// The packet and room for its payload's elements, in one allocation: most events are a name and one
+	// argument (an audio chunk's object).
+	r := new(struct {
+		Packet
+		elemBuf [2]json.RawMessage
+	})
+	p := &r.Packet
+	p.Type, p.Namespace = PacketType(text[0]-'0'), "/"
 	rest := text[1:]
 	if p.Type.isBinary() {
 		i := bytes.IndexByte(rest, '-')
@@ -126,11 +135,11 @@ func DecodePacket(text []byte) (*Packet, error) {
 	if len(rest) > 0 {
 		p.Data = rest
 	}
-	elems, err := validatePayload(p.Type, p.Data)
+	elems, name, err := validatePayload(p.Type, p.Data, r.elemBuf[:0])
 	if err != nil {
 		return nil, err
 	}
-	p.elems = elems
+	p.elems, p.name = elems, name
 	return p, nil
 }
 
@@ -154,63 +163,77 @@ func firstByte(data []byte) byte {
 	return 0
 }
 
-// validatePayload checks data for packet type t; for EVENT and ACK it returns the array's elements.
-func validatePayload(t PacketType, data []byte) ([]json.RawMessage, error) {
+// validatePayload checks data for packet type t; for EVENT and ACK it returns the array's elements
+// (appended to buf), and for EVENT the event name too.
+func validatePayload(t PacketType, data []byte, buf []json.RawMessage) (elems []json.RawMessage, name []byte, err error) {
 	if data == nil {
 		switch t {
 		case PacketEvent, PacketBinaryEvent, PacketAck, PacketBinaryAck:
-			return nil, invalid("%v without payload", t)
+			return nil, nil, invalid("%v without payload", t)
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	c := firstByte(data)
 	switch t {
 	case PacketConnect:
 		if c != '{' || !json.Valid(data) {
-			return nil, invalid("CONNECT payload must be an object")
+			return nil, nil, invalid("CONNECT payload must be an object")
 		}
 	case PacketDisconnect:
-		return nil, invalid("DISCONNECT takes no payload")
+		return nil, nil, invalid("DISCONNECT takes no payload")
 	case PacketConnectError:
 		if (c != '{' && c != '"') || !json.Valid(data) {
-			return nil, invalid("CONNECT_ERROR payload must be an object or a string")
+			return nil, nil, invalid("CONNECT_ERROR payload must be an object or a string")
 		}
 	case PacketEvent, PacketBinaryEvent:
-		var arr []json.RawMessage
-		if c != '[' || json.Unmarshal(data, &arr) != nil || len(arr) == 0 {
-			return nil, invalid("EVENT payload must be a non-empty array")
+		elems, ok := splitArray(data, buf)
+		if !ok || len(elems) == 0 {
+			return nil, nil, invalid("EVENT payload must be a non-empty array")
 		}
-		if _, err := eventName(arr[0]); err != nil {
-			return nil, err
+		name, err := eventName(elems[0])
+		if err != nil {
+			return nil, nil, err
 		}
-		return arr, nil
+		return elems, name, nil
 	case PacketAck, PacketBinaryAck:
-		var arr []json.RawMessage
-		if c != '[' || json.Unmarshal(data, &arr) != nil {
-			return nil, invalid("ACK payload must be an array")
+		elems, ok := splitArray(data, buf)
+		if !ok {
+			return nil, nil, invalid("ACK payload must be an array")
 		}
-		return arr, nil
+		return elems, nil, nil
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // eventName decodes the first element of an event payload: a string that is not reserved, or a number
-// (which the reference parser allows; it is used as its JSON text).
-func eventName(raw json.RawMessage) (string, error) {
+// (which the reference parser allows; it is used as its JSON text). A string without escapes and in
+// valid UTF-8, which is every name a client sends in practice, decodes to its own bytes: the name
+// returned is then a sub-slice of raw, and finding its handler allocates nothing (Socket.handleEvent).
+func eventName(raw json.RawMessage) ([]byte, error) {
 	switch firstByte(raw) {
 	case '"':
+		if n := len(raw); n >= 2 && raw[n-1] == '"' {
+			if name := raw[1 : n-1]; bytes.IndexByte(name, '\\') < 0 && utf8.Valid(name) {
+				return checkReserved(name)
+			}
+		}
+		// Escapes or invalid UTF-8 (replaced by U+FFFD): let encoding/json decode it.
 		var name string
 		if err := json.Unmarshal(raw, &name); err != nil {
-			return "", invalid("bad event name")
+			return nil, invalid("bad event name")
 		}
-		if reservedEvents[name] {
-			return "", invalid("reserved event name %q", name)
-		}
-		return name, nil
+		return checkReserved([]byte(name))
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return string(bytes.TrimSpace(raw)), nil
+		return bytes.TrimSpace(raw), nil
 	}
-	return "", invalid("event name must be a string or a number")
+	return nil, invalid("event name must be a string or a number")
+}
+
+func checkReserved(name []byte) ([]byte, error) {
+	if reservedEvents[string(name)] {
+		return nil, invalid("reserved event name %q", name)
+	}
+	return name, nil
 }
 
 // AppendText appends the text part of p (header and JSON payload) to dst.

@@ -18,7 +18,7 @@ func checkPlaceholders(data []byte, count int) error {
 	if data == nil {
 		return nil
 	}
-	w := placeholderWalker{data: data, count: count}
+	w := jsonWalker{data: data, placeholders: true, count: count}
 	w.skipSpace()
 	err := w.value()
 	if w.bad {
@@ -27,154 +27,20 @@ func checkPlaceholders(data []byte, count int) error {
 	return err
 }
 
-// placeholderWalker walks one JSON value. bad is set (and the walk stops making sense) on anything that
-// is not JSON; validatePayload has normally refused such payloads already.
-type placeholderWalker struct {
-	data  []byte
-	i     int
-	count int
-	depth int
-	bad   bool
-}
-
-// maxJSONDepth is encoding/json's nesting limit, which validatePayload applied already.
-const maxJSONDepth = 10000
-
 var errIllegalAttachments = invalid("illegal attachments")
 
-func (w *placeholderWalker) skipSpace() {
-	for w.i < len(w.data) {
-		switch w.data[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
-	}
-}
-
-// value walks the value at w.i and returns the first placeholder error inside it.
-func (w *placeholderWalker) value() error {
-	if w.i >= len(w.data) {
-		w.bad = true
-		return nil
-	}
-	switch c := w.data[w.i]; {
-	case c == '{' || c == '[':
-		if w.depth++; w.depth > maxJSONDepth {
-			w.bad = true
-			return nil
-		}
-		defer func() { w.depth-- }()
-		if c == '{' {
-			return w.object()
-		}
-		return w.array()
-	case c == '"':
-		w.str()
-	default:
-		w.scalar()
-	}
-	return nil
-}
-
-// str skips a string and returns its contents between the quotes (escapes left as they are).
-func (w *placeholderWalker) str() []byte {
-	start := w.i + 1
-	for j := start; j < len(w.data); j++ {
-		switch w.data[j] {
-		case '\\':
-			j++
-		case '"':
-			w.i = j + 1
-			return w.data[start:j]
-		}
-	}
-	w.bad = true
-	w.i = len(w.data)
-	return nil
-}
-
-// scalar skips a number, true, false or null and returns it.
-func (w *placeholderWalker) scalar() []byte {
-	start := w.i
-	for w.i < len(w.data) {
-		switch c := w.data[w.i]; {
-		case c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'):
-			w.i++
-			continue
-		}
-		break
-	}
-	if w.i == start {
-		w.bad = true
-		w.i = len(w.data)
-	}
-	return w.data[start:w.i]
-}
-
-func (w *placeholderWalker) array() error {
-	var first error
-	for more := w.open(']'); more; more = w.next(']') {
-		if err := w.value(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
-// open steps past the bracket or brace at w.i and reports whether a first element or member follows
-// (false: the list is empty, its end read).
-func (w *placeholderWalker) open(end byte) bool {
-	w.i++
-	w.skipSpace()
-	if w.i < len(w.data) && w.data[w.i] == end {
-		w.i++
-		return false
-	}
-	return true
-}
-
-// next reads what follows an element or member: a comma, then another one (true), or the end of the
-// list (false). Anything else sets bad.
-func (w *placeholderWalker) next(end byte) bool {
-	w.skipSpace()
-	if w.i >= len(w.data) {
-		w.bad = true
-		return false
-	}
-	c := w.data[w.i]
-	w.i++
-	switch {
-	case c == ',' && !w.bad:
-		w.skipSpace()
-		return true
-	case c == end:
-		return false
-	}
-	w.bad = true
-	return false
-}
-
-func (w *placeholderWalker) object() error {
+// placeholderObject walks an object, checking it as a placeholder when it is one.
+func (w *jsonWalker) placeholderObject() error {
 	var (
 		errs        []memberError // errors inside members, the last value of each key only
 		placeholder []byte        // the last "_placeholder" value
 		num         []byte        // the last "num" value
 	)
 	for more := w.open('}'); more; more = w.next('}') {
-		if w.i >= len(w.data) || w.data[w.i] != '"' {
-			w.bad = true
+		key := w.key()
+		if w.bad {
 			break
 		}
-		key := w.str()
-		w.skipSpace()
-		if w.i >= len(w.data) || w.data[w.i] != ':' {
-			w.bad = true
-			break
-		}
-		w.i++
-		w.skipSpace()
 		if len(errs) > 0 {
 			// A repeated key replaces the value before it, errors and all (as in encoding/json).
 			k := keyString(key)
@@ -246,4 +112,76 @@ func decodeKey(raw []byte) string {
 		return ""
 	}
 	return s
+}
+
+// placeholderNum reports whether raw is a placeholder as Args.Attachment has always read one: as
+// encoding/json decodes it into a placeholder struct without error, with Placeholder true. It returns
+// the struct's Num, which a placeholder without a "num" member leaves 0. Those rules are not the
+// reference parser's (nor checkPlaceholders'): keys match case-insensitively, a null value leaves a
+// field as it was, and a value of the wrong type anywhere fails the whole object, even when a later
+// duplicate key replaces it. raw must be JSON, whitespace around it allowed.
+func placeholderNum(raw []byte) (num int, ok bool) {
+	w := jsonWalker{data: raw, depth: 1}
+	w.skipSpace()
+	if w.i >= len(raw) || raw[w.i] != '{' {
+		return 0, false // null decodes into nothing, anything else fails
+	}
+	placeholder, typeErr := false, false
+	for more := w.open('}'); more; more = w.next('}') {
+		key := w.key()
+		if w.bad {
+			break
+		}
+		start := w.i
+		if w.value(); w.bad {
+			break
+		}
+		v := raw[start:w.i]
+		switch structField(key) {
+		case "_placeholder":
+			switch string(v) {
+			case "true":
+				placeholder = true
+			case "false":
+				placeholder = false
+			case "null":
+			default:
+				typeErr = true
+			}
+		case "num":
+			switch {
+			case string(v) == "null":
+			case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
+				n, err := strconv.ParseInt(string(v), 10, strconv.IntSize)
+				if err != nil {
+					typeErr = true // a fraction, an exponent, or out of range
+					break
+				}
+				num = int(n)
+			default:
+				typeErr = true
+			}
+		}
+	}
+	if w.end(); w.bad || typeErr || !placeholder {
+		return 0, false
+	}
+	return num, true
+}
+
+// structField returns the field of the placeholder struct that encoding/json decodes a member with key
+// raw (as sent, escapes included) into: "_placeholder", "num", or "" for none. encoding/json matches a
+// decoded key to a field's name exactly or else case-insensitively, as bytes.EqualFold compares.
+func structField(raw []byte) string {
+	key := raw
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		key = []byte(decodeKey(raw))
+	}
+	switch {
+	case bytes.EqualFold(key, []byte("_placeholder")):
+		return "_placeholder"
+	case bytes.EqualFold(key, []byte("num")):
+		return "num"
+	}
+	return ""
 }

@@ -64,7 +64,7 @@ func FuzzCheckPlaceholders(f *testing.F) {
 		f.Add([]byte(c.payload), uint8(c.count))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, count uint8) {
-		if _, err := validatePayload(PacketBinaryEvent, data); err != nil {
+		if _, _, err := validatePayload(PacketBinaryEvent, data, nil); err != nil {
 			return
 		}
 		walk, tree := checkPlaceholders(data, int(count)), checkPlaceholdersTree(data, int(count))

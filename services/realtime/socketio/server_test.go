@@ -422,6 +422,35 @@ func TestEventHandlerPanicIsContained(t *testing.T) {
 	}
 }
 
+// TestEventNames sends events named in every form a client may use: each goes to the handler of the name
+// it decodes to, and is named so. An event without a handler is dropped.
+func TestEventNames(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	ts.srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		for _, name := range []string{"café", `a"b`, "42", "-1.5e3", ""} {
+			s.OnBorrowed(name, func(e *socketio.Event) { _ = e.Ack(e.Name) })
+		}
+	})
+	ws := ts.join(t, "/", "")
+	for i, c := range []struct{ payload, want string }{
+		{`["café"]`, `"café"`},
+		{`["caf\u00e9",1]`, `"café"`},
+		{`["a\"b"]`, `"a\"b"`},
+		{`["other"]`, ""},
+		{` [ 42 , {} ] `, `"42"`},
+		{`[-1.5e3]`, `"-1.5e3"`},
+		{`[""]`, `""`},
+	} {
+		ws.Send(fmt.Sprintf("42%d%s", i, c.payload))
+		if c.want == "" {
+			continue // no handler: no acknowledgement
+		}
+		if got, want := ws.ReadText(), fmt.Sprintf("43%d[%s]", i, c.want); got != want {
+			t.Errorf("event %s: got %s, want %s", c.payload, got, want)
+		}
+	}
+}
+
 func TestReservedAndDoubleAck(t *testing.T) {
 	ts := newTestServer(t, socketio.Config{})
 	acked := make(chan error, 1)

@@ -60,8 +60,10 @@ func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
 // long work should move elsewhere (the socket is safe for concurrent use).
 type EventHandler func(e *Event)
 
-// eventHandler is a handler set by On, or by OnBorrowed (borrows).
+// eventHandler is a handler set by On, or by OnBorrowed (borrows), for the event name. The Name of the
+// events it handles is that string, so that a received event's name needs no string of its own.
 type eventHandler struct {
+	name    string
 	fn      EventHandler
 	borrows bool
 }
@@ -222,7 +224,7 @@ func (s *Socket) SetData(v any) {
 // On sets the handler of event name, replacing any previous one. Events without a handler are ignored.
 // The event's binary attachments are h's own: it may keep them.
 func (s *Socket) On(event string, h EventHandler) {
-	s.setHandler(event, eventHandler{fn: h})
+	s.setHandler(eventHandler{name: event, fn: h})
 }
 
 // OnBorrowed sets the handler of event name like On, but lends h the event's binary attachments rather
@@ -232,12 +234,12 @@ func (s *Socket) On(event string, h EventHandler) {
 // allocation of its size per event: for a stream of binary events (audio chunks), the copies would be
 // most of the server's garbage.
 func (s *Socket) OnBorrowed(event string, h EventHandler) {
-	s.setHandler(event, eventHandler{fn: h, borrows: true})
+	s.setHandler(eventHandler{name: event, fn: h, borrows: true})
 }
 
-func (s *Socket) setHandler(event string, h eventHandler) {
+func (s *Socket) setHandler(h eventHandler) {
 	s.mu.Lock()
-	s.handlers[event] = h
+	s.handlers[h.name] = h
 	s.mu.Unlock()
 }
 
@@ -527,20 +529,16 @@ func (s *Socket) handlePacket(p *Packet) {
 	}
 }
 
+// handleEvent runs the handler of event packet p, which DecodePacket validated: its first element is the
+// event name, decoded in p.name.
 func (s *Socket) handleEvent(p *Packet) {
-	args, err := newArgs(p, 0)
-	if err != nil || args.Len() == 0 {
-		s.client.fail("bad event", err)
-		return
-	}
-	name, err := eventName(args.raw[0])
+	args, err := newArgs(p, 1)
 	if err != nil {
 		s.client.fail("bad event", err)
 		return
 	}
-	args.raw = args.raw[1:]
 	s.mu.Lock()
-	h := s.handlers[name]
+	h := s.handlers[string(p.name)] // no allocation: the name is needed only if a handler has it
 	s.mu.Unlock()
 	if h.fn == nil {
 		return // dropped: nothing sees its attachments, lent or not
@@ -549,7 +547,7 @@ func (s *Socket) handleEvent(p *Packet) {
 		p.own()
 		args.attachments = p.Attachments
 	}
-	e := &Event{Name: name, Args: args, socket: s, id: p.ID, hasAck: p.HasID}
+	e := &Event{Name: h.name, Args: args, socket: s, id: p.ID, hasAck: p.HasID}
 	s.safely("event handler", func() { h.fn(e) })
 }
 
