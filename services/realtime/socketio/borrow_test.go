@@ -225,15 +225,7 @@ func TestBinaryAckKeepsItsBytes(t *testing.T) {
 	})
 	ws := ts.join(t, "/", "")
 	s := <-socks
-	type result struct {
-		args socketio.Args
-		err  error
-	}
-	results := make(chan result, 1)
-	go func() {
-		args, err := s.EmitWithAck(context.Background(), "question")
-		results <- result{args, err}
-	}()
+	results := emitWithAck(s, "question")
 	if got := ws.ReadText(); got != `420["question"]` {
 		t.Fatalf("emitted %s", got)
 	}

@@ -74,21 +74,30 @@ func connected(ns *socketio.Namespace) chan *socketio.Socket {
 	return ch
 }
 
+// ackResult is what EmitWithAck returned.
+type ackResult struct {
+	args socketio.Args
+	err  error
+}
+
+// emitWithAck emits event from s and waits for its acknowledgement in a goroutine of its own, so that
+// the test can answer it; the result arrives on the channel.
+func emitWithAck(s *socketio.Socket, event string, args ...any) <-chan ackResult {
+	results := make(chan ackResult, 1)
+	go func() {
+		a, err := s.EmitWithAck(context.Background(), event, args...)
+		results <- ackResult{a, err}
+	}()
+	return results
+}
+
 func TestServerEmitWithAck(t *testing.T) {
 	ts := newTestServer(t, socketio.Config{})
 	socks := connected(ts.srv.Of("/acks"))
 	ws := ts.join(t, "/acks", "")
 	s := <-socks
 
-	type result struct {
-		args socketio.Args
-		err  error
-	}
-	results := make(chan result, 1)
-	go func() {
-		args, err := s.EmitWithAck(context.Background(), "question", "why", []byte{7})
-		results <- result{args, err}
-	}()
+	results := emitWithAck(s, "question", "why", []byte{7})
 	want := []eiot.Frame{
 		{Data: []byte(`451-/acks,0["question","why",{"_placeholder":true,"num":0}]`)},
 		{Binary: true, Data: []byte{7}},
