@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // placeholder stands for a binary attachment in a packet's JSON payload.
@@ -274,4 +278,221 @@ func extractBinary(v any, attachments *[][]byte) any {
 		return out
 	}
 	return v
+}
+
+// A Field is one field of the struct that Args.UnmarshalFields decodes an object argument into: its JSON
+// name and the variable its value goes to. Make one with StringField or RawField.
+type Field struct {
+	name string
+	str  *string
+	raw  *json.RawMessage
+}
+
+// StringField is a field of type string named name (as in a json:"name" tag), decoded into *dst.
+func StringField(name string, dst *string) Field { return Field{name: name, str: dst} }
+
+// RawField is a field of type json.RawMessage named name (as in a json:"name" tag), set to the member's
+// value as sent. The value is a sub-slice of the argument, not a copy as encoding/json makes, capped so
+// that appending to it cannot overwrite what follows.
+func RawField(name string, dst *json.RawMessage) Field { return Field{name: name, raw: dst} }
+
+// UnmarshalFields decodes argument i into fields as json.Unmarshal(a.Raw(i), &s) decodes it into a
+// struct s that has those fields, in that order, but without encoding/json: it allocates only the strings
+// of string fields (and, for a string with escapes or invalid UTF-8, what encoding/json allocates to
+// decode it). The fields must be as a struct's are, of distinct names and variables. A handler that needs
+// a few members of an object argument reads them so: audio arrives as events ten times a second per
+// student, and encoding/json's reflection and copies were most of what the edge's handler allocated per
+// chunk, which drives the collector.
+//
+// The rules are encoding/json's. A member's key, unescaped, selects the field of that exact name, else
+// the first field whose name equals it case-insensitively (with the Unicode folding of bytes.EqualFold,
+// as encoding/json's foldName); members of other keys are ignored; when a key repeats, the last value
+// wins. A null value leaves a string field as it was and sets a RawField to null. A value that is not a
+// string makes a string field fail, but the other members are still decoded, as encoding/json does
+// before returning its first UnmarshalTypeError. An argument that is null decodes into nothing, without
+// error; any other that is not an object fails. The error is not encoding/json's: only whether there is
+// one is the same.
+//
+// Like json.Unmarshal of a.Raw(i), it does not replace placeholders: a binary attachment reads as its
+// placeholder (see Attachment).
+func (a Args) UnmarshalFields(i int, fields ...Field) error {
+	if i < 0 || i >= len(a.raw) {
+		return fmt.Errorf("socketio: argument %d of %d", i, len(a.raw))
+	}
+	return unmarshalFields(a.raw[i], fields)
+}
+
+var errNotJSON = errors.New("socketio: argument is not JSON")
+
+// unmarshalFields decodes data into fields as UnmarshalFields does. Like json.Unmarshal, it changes no
+// field when data is not JSON: it notes the last value of each field on the way and sets the fields at
+// the end. data need not be valid JSON.
+func unmarshalFields(data []byte, fields []Field) error {
+	w := jsonWalker{data: data}
+	w.skipSpace()
+	if w.i >= len(data) || data[w.i] != '{' {
+		start := w.i
+		w.value()
+		if w.end(); w.bad {
+			return errNotJSON
+		}
+		if data[start] == 'n' {
+			return nil // json.Unmarshal of null into a struct leaves it as it is
+		}
+		return fmt.Errorf("socketio: a JSON %s is not an object", jsonKind(data[start]))
+	}
+	// last[j] is the last value that sets field j (nil for none): every value of a RawField, the strings
+	// of a string field.
+	var buf [8][]byte
+	var last [][]byte
+	if len(fields) <= len(buf) {
+		last = buf[:len(fields)]
+	} else {
+		last = make([][]byte, len(fields))
+	}
+	badField, badKind := -1, byte(0) // the first value that is not a string, for a string field
+	w.depth = 1
+	for more := w.open('}'); more; more = w.next('}') {
+		key := w.key()
+		if w.bad {
+			break
+		}
+		start := w.i
+		if w.value(); w.bad {
+			break
+		}
+		j := fieldFor(fields, key)
+		if j < 0 {
+			continue
+		}
+		v := data[start:w.i:w.i]
+		switch {
+		case fields[j].raw != nil || v[0] == '"':
+			last[j] = v
+		case v[0] == 'n':
+			// null leaves a string as it was.
+		case badField < 0:
+			badField, badKind = j, v[0]
+		}
+	}
+	if w.end(); w.bad {
+		return errNotJSON
+	}
+	for j, v := range last {
+		switch f := fields[j]; {
+		case v == nil:
+		case f.raw != nil:
+			*f.raw = v
+		case f.str != nil:
+			*f.str = stringValue(v)
+		}
+	}
+	if badField >= 0 {
+		// The field's name is cloned for the error so that the fields (and the caller's variables they
+		// point to) do not escape to the heap.
+		return fmt.Errorf("socketio: field %q: a JSON %s is not a string", strings.Clone(fields[badField].name), jsonKind(badKind))
+	}
+	return nil
+}
+
+// fieldFor returns the index of the field a member with key raw (as sent, between the quotes) decodes
+// into, or -1 for none: as encoding/json does, the field named exactly as the unescaped key, else the
+// first whose name folds to it.
+func fieldFor(fields []Field, raw []byte) int {
+	key := raw
+	if bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
+		key = []byte(decodeKey(raw)) // rare: escapes resolved, invalid UTF-8 replaced
+	}
+	for j := range fields {
+		if string(key) == fields[j].name {
+			return j
+		}
+	}
+	for j := range fields {
+		if equalFold(key, fields[j].name) {
+			return j
+		}
+	}
+	return -1
+}
+
+// equalFold reports whether b and s are equal under simple Unicode case folding, as
+// bytes.EqualFold(b, []byte(s)) does (its code, reading s without a conversion that could allocate).
+// encoding/json matches a key to a field's name with the same folding (its foldName).
+func equalFold(b []byte, s string) bool {
+	for len(b) > 0 && len(s) > 0 {
+		var r, q rune
+		if c := b[0]; c < utf8.RuneSelf {
+			r, b = rune(c), b[1:]
+		} else {
+			var n int
+			r, n = utf8.DecodeRune(b)
+			b = b[n:]
+		}
+		if c := s[0]; c < utf8.RuneSelf {
+			q, s = rune(c), s[1:]
+		} else {
+			var n int
+			q, n = utf8.DecodeRuneInString(s)
+			s = s[n:]
+		}
+		if r == q {
+			continue
+		}
+		if q < r {
+			r, q = q, r
+		}
+		if q < utf8.RuneSelf {
+			// Both ASCII: r must be the upper case of q.
+			if 'A' <= r && r <= 'Z' && q == r+'a'-'A' {
+				continue
+			}
+			return false
+		}
+		// unicode.SimpleFold steps through the runes that fold alike, in increasing order then wrapping.
+		f := unicode.SimpleFold(r)
+		for f != r && f < q {
+			f = unicode.SimpleFold(f)
+		}
+		if f != q {
+			return false
+		}
+	}
+	return len(b) == 0 && len(s) == 0
+}
+
+// stringValue returns the JSON string v (quotes included) as encoding/json decodes it: as it is when it
+// has no escapes and is valid UTF-8, else by encoding/json itself, which resolves escapes and replaces
+// invalid UTF-8 with U+FFFD.
+func stringValue(v []byte) string {
+	s := v[1 : len(v)-1]
+	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		return string(s)
+	}
+	return unquote(v)
+}
+
+// unquote decodes the JSON string v with encoding/json. It is a function of its own so that the string
+// it decodes into is allocated only when it is called.
+func unquote(v []byte) string {
+	var s string
+	_ = json.Unmarshal(v, &s) // v is a valid JSON string
+	return s
+}
+
+// jsonKind names the kind of the JSON value starting with c, as encoding/json's errors do.
+func jsonKind(c byte) string {
+	switch c {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }
