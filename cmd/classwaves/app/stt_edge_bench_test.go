@@ -81,7 +81,8 @@ const (
 // close, upload start; answer to teacher: response read, publish, bus, edge fan-out, WebSocket);
 // stt's own close-to-publish histogram (p99 bucket); the clients' lag behind the real-time schedule;
 // the live heap after setup, at the end of each window and after the run (after a GC), the peak of
-// the runtime's memory and of the RSS; goroutines before and after. Clients, edge, services and the
+// the runtime's memory and of the RSS; goroutines before and after; the bytes allocated per second
+// and the collections the runtime started while streaming. Clients, edge, services and the
 // transcription server share the process and its cores.
 func BenchmarkSTTThroughEdge(b *testing.B) {
 	for b.Loop() {
@@ -300,6 +301,7 @@ func runSTTThroughEdge(b *testing.B) {
 	sampler := newMemorySampler(250 * time.Millisecond)
 	cpuBefore := processCPU()
 	schedBefore := schedLatencies()
+	gcBefore := readGCCounters()
 
 	pcm := audiotest.Speech(edgeBenchRate, cfg.window)
 	chunkBytes := int(cfg.chunk.Seconds()*edgeBenchRate) * 2
@@ -379,6 +381,7 @@ func runSTTThroughEdge(b *testing.B) {
 	heapSampled.Wait()
 	peak := sampler.stop()
 	cpuUsed := processCPU() - cpuBefore
+	gcAfter := readGCCounters()
 	schedP99 := schedLatencyQuantile(schedBefore, schedLatencies(), 0.99)
 	busyFor := time.Since(streamStart)
 	load := loadAverage()
@@ -492,6 +495,10 @@ func runSTTThroughEdge(b *testing.B) {
 	// The process's CPU use while streaming, in cores, and the machine's load (other processes
 	// on the machine share its cores).
 	b.ReportMetric(cpuUsed.Seconds()/busyFor.Seconds(), "process_cores_used")
+	// The garbage: what the process allocated per second and the collections it set off (each
+	// mark phase stalls the audio path for about 100 ms on 2 cores: the latency tail).
+	b.ReportMetric(float64(gcAfter.allocated-gcBefore.allocated)/busyFor.Seconds()/1e6, "alloc_MB_per_s")
+	b.ReportMetric(float64(gcAfter.cycles-gcBefore.cycles), "gc_cycles")
 	b.ReportMetric(load, "machine_load_1m")
 	// How long runnable goroutines waited for a core (Go's /sched/latencies histogram over the
 	// run): the floor under every latency above when the cores are short.
@@ -753,6 +760,16 @@ func dumpGoroutines() {
 	}
 	defer f.Close()
 	_ = pprof.Lookup("goroutine").WriteTo(f, 1)
+}
+
+// gcCounters are the runtime's running totals of allocated bytes and of collections it started
+// by itself (not runtime.GC).
+type gcCounters struct{ allocated, cycles uint64 }
+
+func readGCCounters() gcCounters {
+	ms := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/automatic:gc-cycles"}}
+	metrics.Read(ms)
+	return gcCounters{allocated: ms[0].Value.Uint64(), cycles: ms[1].Value.Uint64()}
 }
 
 // schedLatencies reads the runtime's histogram of the time goroutines spent runnable before
