@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -409,56 +408,13 @@ func fieldFor(fields []Field, raw []byte) int {
 		}
 	}
 	for j := range fields {
-		if equalFold(key, fields[j].name) {
+		// bytes.EqualFold is encoding/json's folding too (foldName); a field name of up to 32 bytes
+		// converts on the stack.
+		if bytes.EqualFold(key, []byte(fields[j].name)) {
 			return j
 		}
 	}
 	return -1
-}
-
-// equalFold reports whether b and s are equal under simple Unicode case folding, as
-// bytes.EqualFold(b, []byte(s)) does (its code, reading s without a conversion that could allocate).
-// encoding/json matches a key to a field's name with the same folding (its foldName).
-func equalFold(b []byte, s string) bool {
-	for len(b) > 0 && len(s) > 0 {
-		var r, q rune
-		if c := b[0]; c < utf8.RuneSelf {
-			r, b = rune(c), b[1:]
-		} else {
-			var n int
-			r, n = utf8.DecodeRune(b)
-			b = b[n:]
-		}
-		if c := s[0]; c < utf8.RuneSelf {
-			q, s = rune(c), s[1:]
-		} else {
-			var n int
-			q, n = utf8.DecodeRuneInString(s)
-			s = s[n:]
-		}
-		if r == q {
-			continue
-		}
-		if q < r {
-			r, q = q, r
-		}
-		if q < utf8.RuneSelf {
-			// Both ASCII: r must be the upper case of q.
-			if 'A' <= r && r <= 'Z' && q == r+'a'-'A' {
-				continue
-			}
-			return false
-		}
-		// unicode.SimpleFold steps through the runes that fold alike, in increasing order then wrapping.
-		f := unicode.SimpleFold(r)
-		for f != r && f < q {
-			f = unicode.SimpleFold(f)
-		}
-		if f != q {
-			return false
-		}
-	}
-	return len(b) == 0 && len(s) == 0
 }
 
 // stringValue returns the JSON string v (quotes included) as encoding/json decodes it: as it is when it
