@@ -352,19 +352,14 @@ func unmarshalFields(data []byte, fields []Field) error {
 	badField, badKind := -1, byte(0) // the first value that is not a string, for a string field
 	w.depth = 1
 	for more := w.open('}'); more; more = w.next('}') {
-		key := w.key()
-		if w.bad {
-			break
-		}
-		start := w.i
-		if w.value(); w.bad {
+		key, v, ok := w.member()
+		if !ok {
 			break
 		}
 		j := fieldFor(fields, key)
 		if j < 0 {
 			continue
 		}
-		v := data[start:w.i:w.i]
 		switch {
 		case fields[j].raw != nil || v[0] == '"':
 			last[j] = v

@@ -231,6 +231,20 @@ func (w *jsonWalker) next(end byte) bool {
 	return false
 }
 
+// member reads an object's next member (after open or next): its key's contents between the quotes
+// (escapes left as they are) and its value as sent, capped so that appending to it cannot overwrite what
+// follows. ok is false when the JSON is bad (w.bad).
+func (w *jsonWalker) member() (key, value []byte, ok bool) {
+	if key = w.key(); w.bad {
+		return nil, nil, false
+	}
+	start := w.i
+	if w.value(); w.bad {
+		return nil, nil, false
+	}
+	return key, w.data[start:w.i:w.i], true
+}
+
 // key reads a member's key and the colon after it, and returns the key's contents between the quotes
 // (escapes left as they are). The member's value is next.
 func (w *jsonWalker) key() []byte {

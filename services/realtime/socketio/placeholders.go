@@ -128,15 +128,10 @@ func placeholderNum(raw []byte) (num int, ok bool) {
 	}
 	placeholder, typeErr := false, false
 	for more := w.open('}'); more; more = w.next('}') {
-		key := w.key()
-		if w.bad {
+		key, v, ok := w.member()
+		if !ok {
 			break
 		}
-		start := w.i
-		if w.value(); w.bad {
-			break
-		}
-		v := raw[start:w.i]
 		switch structField(key) {
 		case "_placeholder":
 			switch string(v) {
