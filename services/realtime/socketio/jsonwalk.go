@@ -191,10 +191,9 @@ func (w *jsonWalker) array() error {
 // object walks an object, not looking for placeholders.
 func (w *jsonWalker) object() {
 	for more := w.open('}'); more; more = w.next('}') {
-		if w.key(); w.bad {
+		if _, _, ok := w.member(); !ok {
 			return
 		}
-		w.value()
 	}
 }
 

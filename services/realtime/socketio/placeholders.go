@@ -114,6 +114,10 @@ func decodeKey(raw []byte) string {
 	return s
 }
 
+// placeholderFields are the fields of the placeholder struct, for fieldFor (no variables: placeholderNum
+// reads the values itself).
+var placeholderFields = []Field{{name: "_placeholder"}, {name: "num"}}
+
 // placeholderNum reports whether raw is a placeholder as Args.Attachment has always read one: as
 // encoding/json decodes it into a placeholder struct without error, with Placeholder true. It returns
 // the struct's Num, which a placeholder without a "num" member leaves 0. Those rules are not the
@@ -132,8 +136,8 @@ func placeholderNum(raw []byte) (num int, ok bool) {
 		if !ok {
 			break
 		}
-		switch structField(key) {
-		case "_placeholder":
+		switch fieldFor(placeholderFields, key) {
+		case 0: // _placeholder
 			switch string(v) {
 			case "true":
 				placeholder = true
@@ -143,7 +147,7 @@ func placeholderNum(raw []byte) (num int, ok bool) {
 			default:
 				typeErr = true
 			}
-		case "num":
+		case 1: // num
 			switch {
 			case string(v) == "null":
 			case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
@@ -162,21 +166,4 @@ func placeholderNum(raw []byte) (num int, ok bool) {
 		return 0, false
 	}
 	return num, true
-}
-
-// structField returns the field of the placeholder struct that encoding/json decodes a member with key
-// raw (as sent, escapes included) into: "_placeholder", "num", or "" for none. encoding/json matches a
-// decoded key to a field's name exactly or else case-insensitively, as bytes.EqualFold compares.
-func structField(raw []byte) string {
-	key := raw
-	if bytes.IndexByte(raw, '\\') >= 0 {
-		key = []byte(decodeKey(raw))
-	}
-	switch {
-	case bytes.EqualFold(key, []byte("_placeholder")):
-		return "_placeholder"
-	case bytes.EqualFold(key, []byte("num")):
-		return "num"
-	}
-	return ""
 }
