@@ -73,9 +73,11 @@ type MemoryAdapter struct {
 	ns       *Namespace
 	recovery RecoveryConfig
 
+	// rooms and sids index the rooms both ways, except a socket's own room (named after its id), which
+	// only a flag in the socket's record holds: see member.
 	mu    sync.RWMutex
 	rooms map[string]map[string]struct{} // room -> socket ids
-	sids  map[string]map[string]struct{} // socket id -> rooms
+	sids  map[string]member              // socket id -> rooms
 
 	// Recovery state: packets[i] has sequence number nextSeq-len(packets)+i.
 	epoch     string
@@ -86,6 +88,21 @@ type MemoryAdapter struct {
 }
 
 var _ Adapter = (*MemoryAdapter)(nil)
+
+// member is a socket's record in the adapter: the rooms it is in. Every socket is in its own room and
+// idle sockets are many, so the record is kept small: the own room is a flag rather than a room of one
+// member in MemoryAdapter.rooms, and the other rooms are a slice rather than a map. With a map for each,
+// an idle socket in its own room and one shared room cost the adapter about 640 bytes; it now costs
+// about 150, mostly its slot in sids and in the shared room's map.
+//
+// A room named after socket X therefore holds X when X's flag is set, and the sockets stored in rooms[X]
+// besides: another socket that joins X's room is stored there, as in any room.
+type member struct {
+	own bool // the socket is in its own room
+	// rooms are the socket's other rooms, each once, in the order joined. A socket is in few rooms, so
+	// a linear search is as quick as a map lookup, in a fraction of the memory.
+	rooms []string
+}
 
 type storedPacket struct {
 	at     time.Time
@@ -105,7 +122,7 @@ func NewMemoryAdapter(ns *Namespace) *MemoryAdapter {
 		ns:       ns,
 		recovery: ns.srv.cfg.Recovery,
 		rooms:    make(map[string]map[string]struct{}),
-		sids:     make(map[string]map[string]struct{}),
+		sids:     make(map[string]member),
 		epoch:    newID()[:8] + "-",
 		sessions: make(map[string]storedSession),
 	}
@@ -120,12 +137,15 @@ func (a *MemoryAdapter) AddAll(sid string, rooms []string) {
 
 func (a *MemoryAdapter) addAllLocked(sid string, rooms []string) {
 	mine := a.sids[sid]
-	if mine == nil {
-		mine = make(map[string]struct{}, len(rooms))
-		a.sids[sid] = mine
-	}
 	for _, r := range rooms {
-		mine[r] = struct{}{}
+		if r == sid {
+			mine.own = true
+			continue
+		}
+		if slices.Contains(mine.rooms, r) {
+			continue // in rooms[r] already
+		}
+		mine.rooms = append(mine.rooms, r)
 		members := a.rooms[r]
 		if members == nil {
 			members = make(map[string]struct{})
@@ -133,16 +153,27 @@ func (a *MemoryAdapter) addAllLocked(sid string, rooms []string) {
 		}
 		members[sid] = struct{}{}
 	}
+	a.sids[sid] = mine // the socket is in the namespace even when rooms is empty
 }
 
 // Del implements Adapter.
 func (a *MemoryAdapter) Del(sid, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if mine := a.sids[sid]; mine != nil {
-		delete(mine, room)
+	mine, ok := a.sids[sid]
+	if !ok {
+		return
 	}
-	a.delMemberLocked(room, sid)
+	if room == sid {
+		mine.own = false
+	} else if i := slices.Index(mine.rooms, room); i >= 0 {
+		mine.rooms = slices.Delete(mine.rooms, i, i+1)
+		if len(mine.rooms) == 0 {
+			mine.rooms = nil // keep no empty array for as long as the socket stays connected
+		}
+		a.delMemberLocked(room, sid)
+	}
+	a.sids[sid] = mine
 }
 
 func (a *MemoryAdapter) delMemberLocked(room, sid string) {
@@ -158,7 +189,7 @@ func (a *MemoryAdapter) delMemberLocked(room, sid string) {
 func (a *MemoryAdapter) DelAll(sid string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for r := range a.sids[sid] {
+	for _, r := range a.sids[sid].rooms {
 		a.delMemberLocked(r, sid)
 	}
 	delete(a.sids, sid)
@@ -168,10 +199,12 @@ func (a *MemoryAdapter) DelAll(sid string) {
 func (a *MemoryAdapter) Rooms(sid string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make([]string, 0, len(a.sids[sid]))
-	for r := range a.sids[sid] {
-		out = append(out, r)
+	mine := a.sids[sid]
+	out := make([]string, 0, len(mine.rooms)+1)
+	if mine.own {
+		out = append(out, sid)
 	}
+	out = append(out, mine.rooms...)
 	slices.Sort(out)
 	return out
 }
@@ -186,12 +219,17 @@ func (a *MemoryAdapter) SocketIDs(rooms []string) []string {
 	return out
 }
 
-// matchLocked calls f with every local socket id matching opts, once each.
+// matchLocked calls f with every local socket id matching opts, once each. A room's members are the
+// socket named like it, if it is in its own room, and the sockets stored in a.rooms; the former is never
+// among the latter.
 func (a *MemoryAdapter) matchLocked(opts BroadcastOptions, f func(sid string)) {
 	var except map[string]struct{}
 	if len(opts.Except) > 0 {
 		except = make(map[string]struct{})
 		for _, r := range opts.Except {
+			if a.sids[r].own {
+				except[r] = struct{}{}
+			}
 			for sid := range a.rooms[r] {
 				except[sid] = struct{}{}
 			}
@@ -209,20 +247,30 @@ func (a *MemoryAdapter) matchLocked(opts BroadcastOptions, f func(sid string)) {
 			}
 		}
 	case 1:
-		for sid := range a.rooms[opts.Rooms[0]] {
+		r := opts.Rooms[0]
+		if a.sids[r].own && !excluded(r) {
+			f(r)
+		}
+		for sid := range a.rooms[r] {
 			if !excluded(sid) {
 				f(sid)
 			}
 		}
 	default:
 		seen := make(map[string]struct{})
+		visit := func(sid string) {
+			if _, dup := seen[sid]; dup || excluded(sid) {
+				return
+			}
+			seen[sid] = struct{}{}
+			f(sid)
+		}
 		for _, r := range opts.Rooms {
+			if a.sids[r].own {
+				visit(r)
+			}
 			for sid := range a.rooms[r] {
-				if _, dup := seen[sid]; dup || excluded(sid) {
-					continue
-				}
-				seen[sid] = struct{}{}
-				f(sid)
+				visit(sid)
 			}
 		}
 	}
