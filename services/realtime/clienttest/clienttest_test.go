@@ -84,7 +84,7 @@ func addTestNamespaces(srv *socketio.Server) {
 	})
 	private := srv.Of("/private")
 	private.Use(func(_ context.Context, s *socketio.Socket) error {
-		if s.Handshake().Auth["token"] != "secret" {
+		if s.Handshake().Auth()["token"] != "secret" {
 			return &socketio.ConnectError{Message: "not authorized", Data: map[string]any{"code": "AUTH_REQUIRED"}}
 		}
 		s.SetData("authorized")

@@ -76,9 +76,10 @@ func isStaff(r authn.Role) bool {
 // same principal; a different one is refused.
 func (e *Edge) authenticate(ctx context.Context, s *socketio.Socket) error {
 	hs := s.Handshake()
-	raw, _ := hs.Auth["token"].(string)
+	auth := hs.Auth()
+	raw, _ := auth["token"].(string)
 	if raw == "" {
-		raw = strings.TrimPrefix(hs.Header.Get("Authorization"), "Bearer ")
+		raw = strings.TrimPrefix(hs.HeaderValue("Authorization"), "Bearer ")
 	}
 	unauthorized := &socketio.ConnectError{Message: "unauthorized", Data: map[string]any{"code": CodeUnauthorized}}
 	if raw == "" {
@@ -102,9 +103,9 @@ func (e *Edge) authenticate(ctx context.Context, s *socketio.Socket) error {
 		}
 		return nil
 	}
-	tid, _ := hs.Auth["traceId"].(string)
+	tid, _ := auth["traceId"].(string)
 	if tid == "" {
-		tid = hs.Header.Get("X-Trace-Id")
+		tid = hs.HeaderValue("X-Trace-Id")
 	}
 	if tid == "" || len(tid) > maxTraceIDLen {
 		tid = traceid.New()

@@ -125,14 +125,19 @@ func (b *batchConn) batchFlushes() int {
 	return b.flushes
 }
 
-// hijacker makes the upgrader's Hijack return a batchConn, and a read buffer of readSize bytes that the
-// upgrader keeps as the connection's (the upgrader's ReadBufferSize is 0, so it reuses the hijacked
-// reader): the transport can then tell whether a message is already buffered.
+// hijacker makes the upgrader's Hijack return a batchConn, and a read buffer of the server's
+// ReadBufferSize that the upgrader keeps as the connection's (the upgrader's ReadBufferSize is 0, so it
+// reuses the hijacked reader): the transport can then tell whether a message is already buffered.
+//
+// The buffer is one that a parked connection gave back to the server's pool, or else the HTTP server's
+// own reader when it has the right size. The HTTP server never gets a hijacked connection's reader back,
+// so a new buffer per connection would be garbage, and buffers of parked connections would pile up in
+// the pool while every new connection brought its own.
 type hijacker struct {
 	http.ResponseWriter
-	readSize int
-	bc       *batchConn
-	br       *bufio.Reader
+	srv *Server
+	bc  *batchConn
+	br  *bufio.Reader
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -145,6 +150,12 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// The client sent data before the handshake completed: the upgrader refuses it.
 		return h.bc, brw, nil
 	}
-	h.br = bufio.NewReaderSize(h.bc, h.readSize)
+	h.br = brw.Reader
+	if pooled, _ := h.srv.readBuffers.Get().(*bufio.Reader); pooled != nil {
+		h.br = pooled
+	} else if h.br.Size() != h.srv.cfg.ReadBufferSize {
+		h.br = bufio.NewReaderSize(nil, h.srv.cfg.ReadBufferSize)
+	}
+	h.br.Reset(h.bc)
 	return h.bc, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

@@ -28,7 +28,7 @@ const (
 type Conn struct {
 	srv *Server
 	id  string
-	req *http.Request
+	req Request
 
 	deliverMu sync.Mutex // serializes HandleMessage calls
 	// borrowBinary: the handler is a BorrowingHandler that borrows binary messages. Set before the
@@ -54,18 +54,16 @@ type Conn struct {
 	writerOn    bool // the WebSocket writer goroutine is running
 
 	notify chan struct{} // wakes the pending poll (nil for a session that started on WebSocket)
-	done   chan struct{} // closed when the session is closed
+	done   Done          // closed when the session is closed
 }
 
 func newConn(s *Server, r *http.Request, transport string, ws *wsTransport) *Conn {
-	done := make(chan struct{})
 	c := &Conn{
 		srv:       s,
 		id:        newSID(),
-		req:       handshakeRequest(DoneContext(done), r),
+		req:       requestOf(r),
 		transport: transport,
 		ws:        ws,
-		done:      done,
 	}
 	if transport == TransportPolling {
 		// Only polls wait on notify; a session that starts on WebSocket never has one pending.
@@ -74,38 +72,18 @@ func newConn(s *Server, r *http.Request, transport string, ws *wsTransport) *Con
 	return c
 }
 
-// handshakeRequest is the part of r a session keeps: method, URL, headers, host, remote address and TLS
-// state, with ctx as its context. It shares r's URL and header map (the HTTP server never reuses them
-// after the handler returns) rather than copying them, and drops everything tied to the HTTP connection.
-func handshakeRequest(ctx context.Context, r *http.Request) *http.Request {
-	req := &http.Request{
-		Method:     r.Method,
-		URL:        r.URL,
-		Proto:      r.Proto,
-		ProtoMajor: r.ProtoMajor,
-		ProtoMinor: r.ProtoMinor,
-		Header:     r.Header,
-		Body:       http.NoBody,
-		Host:       r.Host,
-		RemoteAddr: r.RemoteAddr,
-		RequestURI: r.RequestURI,
-		TLS:        r.TLS,
-	}
-	return req.WithContext(ctx)
-}
-
 // ID returns the session id (the sid query parameter).
 func (c *Conn) ID() string { return c.id }
 
-// Request returns the handshake request (its body is not readable). Use it for headers, query parameters
-// and the remote address.
-func (c *Conn) Request() *http.Request { return c.req }
+// Request returns what the session kept of its handshake request: headers, query parameters, host and
+// remote address.
+func (c *Conn) Request() *Request { return &c.req }
 
 // Context returns a context that is canceled when the session is closed.
-func (c *Conn) Context() context.Context { return DoneContext(c.done) }
+func (c *Conn) Context() context.Context { return c.done.Context() }
 
 // Done returns a channel that is closed when the session is closed.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} { return c.done.Chan() }
 
 // Transport returns the name of the session's current transport.
 func (c *Conn) Transport() string { return c.currentTransport() }
@@ -265,7 +243,7 @@ func (c *Conn) finalize(reason string) {
 	c.queue = nil
 	c.queueBytes = 0
 	h := c.handler
-	close(c.done)
+	c.done.Close()
 	c.mu.Unlock()
 
 	if ws != nil {
@@ -334,12 +312,7 @@ func (c *Conn) onPacket(p Packet, borrowed bool) bool {
 }
 
 func (c *Conn) isClosed() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
+	return c.done.Closed()
 }
 
 func (c *Conn) deliver(m Message) {

@@ -103,7 +103,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-c.notify:
-		case <-c.done:
+		case <-c.done.Chan():
 		case <-r.Context().Done():
 			// The client went away while polling, as the reference server treats it.
 			c.finalize(ReasonTransportError)

@@ -55,7 +55,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *Conn)
 			s.wg.Done()
 		}
 	}()
-	hj := &hijacker{ResponseWriter: w, readSize: s.cfg.ReadBufferSize}
+	hj := &hijacker{ResponseWriter: w, srv: s}
 	conn, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader answered the request

@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,9 +16,11 @@ type client struct {
 	conn *engineio.Conn
 	dec  Decoder // used by HandleMessage only, which the engine serializes
 
-	mu           sync.Mutex
-	sockets      map[string]*Socket // connected sockets by namespace
-	connecting   map[string]bool    // namespaces whose connection is in progress
+	mu sync.Mutex
+	// The connected sockets and the namespaces whose connection is in progress: slices, as a client joins
+	// a namespace or two (two maps cost an idle connection ~450 bytes).
+	sockets      []*Socket
+	connecting   []string
 	closed       bool
 	broken       bool // a protocol error was seen: further packets are ignored
 	connectTimer *time.Timer
@@ -27,11 +30,9 @@ var _ engineio.BorrowingHandler = (*client)(nil)
 
 func (s *Server) onConnection(conn *engineio.Conn) engineio.Handler {
 	c := &client{
-		srv:        s,
-		conn:       conn,
-		dec:        Decoder{MaxAttachments: s.cfg.MaxAttachments},
-		sockets:    make(map[string]*Socket),
-		connecting: make(map[string]bool),
+		srv:  s,
+		conn: conn,
+		dec:  Decoder{MaxAttachments: s.cfg.MaxAttachments},
 	}
 	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
 	return c
@@ -88,9 +89,9 @@ func (c *client) dispatch(p *Packet) {
 		c.mu.Unlock()
 		return
 	}
-	sock := c.sockets[p.Namespace]
+	sock := c.socketLocked(p.Namespace)
 	switch {
-	case sock == nil && p.Type == PacketConnect && !c.connecting[p.Namespace]:
+	case sock == nil && p.Type == PacketConnect && !slices.Contains(c.connecting, p.Namespace):
 		if c.connectTimer != nil {
 			c.connectTimer.Stop()
 			c.connectTimer = nil
@@ -101,7 +102,7 @@ func (c *client) dispatch(p *Packet) {
 			c.sendConnectError(p.Namespace, &ConnectError{Message: "Invalid namespace"})
 			return
 		}
-		c.connecting[p.Namespace] = true
+		c.connecting = append(c.connecting, p.Namespace)
 		c.mu.Unlock()
 		c.connect(ns, p.Data)
 	case sock != nil && p.Type != PacketConnect && p.Type != PacketConnectError:
@@ -111,6 +112,21 @@ func (c *client) dispatch(p *Packet) {
 		c.mu.Unlock()
 		c.fail("invalid state", nil)
 	}
+}
+
+// socketLocked returns the client's socket in namespace nsp, or nil; c.mu is held.
+func (c *client) socketLocked(nsp string) *Socket {
+	for _, s := range c.sockets {
+		if s.ns.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
+// doneConnectingLocked removes nsp from the namespaces whose connection is in progress; c.mu is held.
+func (c *client) doneConnectingLocked(nsp string) {
+	c.connecting = slices.DeleteFunc(c.connecting, func(n string) bool { return n == nsp })
 }
 
 func (c *client) sendConnectError(nsp string, err error) {
@@ -170,7 +186,7 @@ func (c *client) connect(ns *Namespace, auth json.RawMessage) {
 // abortConnect undoes a connection in progress.
 func (c *client) abortConnect(sock *Socket) {
 	c.mu.Lock()
-	delete(c.connecting, sock.ns.name)
+	c.doneConnectingLocked(sock.ns.name)
 	c.mu.Unlock()
 	sock.gone.Store(true)
 	sock.detach()
@@ -205,8 +221,8 @@ func (c *client) finishConnect(sock *Socket) {
 		sock.cancel()
 		return
 	}
-	c.sockets[sock.ns.name] = sock
-	delete(c.connecting, sock.ns.name)
+	c.sockets = append(c.sockets, sock)
+	c.doneConnectingLocked(sock.ns.name)
 	c.mu.Unlock()
 
 	sock.openOutput()
@@ -216,19 +232,14 @@ func (c *client) finishConnect(sock *Socket) {
 
 func (c *client) removeSocket(sock *Socket) {
 	c.mu.Lock()
-	if c.sockets[sock.ns.name] == sock {
-		delete(c.sockets, sock.ns.name)
-	}
+	c.sockets = slices.DeleteFunc(c.sockets, func(s *Socket) bool { return s == sock })
 	c.mu.Unlock()
 }
 
 // disconnectAll disconnects every socket of the client and closes the connection.
 func (c *client) disconnectAll() {
 	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := slices.Clone(c.sockets)
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.disconnect()
@@ -244,10 +255,7 @@ func (c *client) HandleClose(reason string) {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
 	}
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := slices.Clone(c.sockets)
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.onClose(reason)

@@ -2,9 +2,11 @@ package socketio_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -192,7 +194,7 @@ func TestMiddleware(t *testing.T) {
 	ts := newTestServer(t, socketio.Config{})
 	ns := ts.srv.Of("private")
 	ns.Use(func(ctx context.Context, s *socketio.Socket) error {
-		switch s.Handshake().Auth["token"] {
+		switch s.Handshake().Auth()["token"] {
 		case "secret":
 			s.SetData("teacher-1")
 			return nil
@@ -489,15 +491,27 @@ func TestReservedAndDoubleAck(t *testing.T) {
 func TestHandshake(t *testing.T) {
 	ts := newTestServer(t, socketio.Config{})
 	socks := connected(ts.srv.Of("/"))
-	ws := eiot.DialWS(t, ts.ws+"&room=7", map[string][]string{"X-Test": {"yes"}})
+	ws := eiot.DialWS(t, ts.ws+"&room=7&room=8", map[string][]string{"X-Test": {"yes", "again"}})
 	ws.ReadOpen()
 	joinOn(t, ws, "/", `{"token":"abc","n":3}`)
 	hs := (<-socks).Handshake()
-	if hs.Query.Get("room") != "7" || hs.Header.Get("X-Test") != "yes" || hs.Address != "127.0.0.1" {
-		t.Errorf("handshake = %+v", hs)
+	if q := hs.Query(); !slices.Equal(q["room"], []string{"7", "8"}) || q.Get("EIO") != "4" {
+		t.Errorf("query = %v", q)
 	}
-	if hs.Auth["token"] != "abc" || string(hs.RawAuth) != `{"token":"abc","n":3}` {
-		t.Errorf("auth = %v (%s)", hs.Auth, hs.RawAuth)
+	if h := hs.Header(); !slices.Equal(h["X-Test"], []string{"yes", "again"}) || h.Get("Upgrade") != "websocket" {
+		t.Errorf("header = %v", h)
+	}
+	if hs.HeaderValue("x-test") != "yes" || hs.HeaderValue("X-Missing") != "" || hs.Address != "127.0.0.1" {
+		t.Errorf("header value = %q, address = %q", hs.HeaderValue("x-test"), hs.Address)
+	}
+	// Header and Query return new maps: changing one leaves the handshake as it was.
+	hs.Header().Set("X-Test", "changed")
+	hs.Query().Set("room", "9")
+	if hs.HeaderValue("X-Test") != "yes" || hs.Query().Get("room") != "7" {
+		t.Error("the handshake changed through a returned map")
+	}
+	if auth := hs.Auth(); auth["token"] != "abc" || auth["n"] != json.Number("3") || string(hs.RawAuth) != `{"token":"abc","n":3}` {
+		t.Errorf("auth = %v (%s)", auth, hs.RawAuth)
 	}
 }
 

@@ -13,48 +13,53 @@ import (
 	"github.com/classwaves/classwaves/services/realtime/engineio"
 )
 
-// Handshake describes how a socket connected.
+// Handshake describes how a socket connected. It keeps the raw CONNECT payload and the session's
+// compact handshake request (engineio.Request): Auth, Header and Query decode them on each call, so that
+// an idle socket holds no decoded maps.
 type Handshake struct {
-	// Auth is the CONNECT packet's payload (the client's auth option), decoded with numbers as
-	// json.Number; empty when the client sent none. With recovery on, a reconnecting client's pid and
-	// offset are part of it, as in the reference server.
-	Auth map[string]any
-	// RawAuth is the CONNECT payload as sent ("{}" when none).
+	// RawAuth is the CONNECT packet's payload as sent ("{}" when none): the client's auth option. With
+	// recovery on, a reconnecting client's pid and offset are part of it, as in the reference server.
 	RawAuth json.RawMessage
-	Header  http.Header // headers of the Engine.IO handshake request
-	Query   url.Values  // query parameters of the Engine.IO handshake request
-	Address string      // remote IP address
+	Address string // remote IP address
 	Host    string
 	Secure  bool      // whether the handshake came over TLS
 	Time    time.Time // when the namespace connection was requested
+
+	req *engineio.Request // the Engine.IO handshake request
 }
 
 func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
 	if auth == nil {
 		auth = json.RawMessage("{}")
 	}
-	m := map[string]any{}
-	if v, err := decodeJSON(auth); err == nil {
-		if obj, ok := v.(map[string]any); ok {
-			m = obj
-		}
-	}
 	r := conn.Request()
 	addr := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
-	return &Handshake{
-		Auth:    m,
-		RawAuth: auth,
-		Header:  r.Header,
-		Query:   r.URL.Query(),
-		Address: addr,
-		Host:    r.Host,
-		Secure:  r.TLS != nil,
-		Time:    time.Now(),
-	}
+	return &Handshake{RawAuth: auth, Address: addr, Host: r.Host, Secure: r.Secure, Time: time.Now(), req: r}
 }
+
+// Auth returns the CONNECT payload decoded, with numbers as json.Number: a new map on each call, empty
+// when the client sent no object.
+func (h *Handshake) Auth() map[string]any {
+	if v, err := decodeJSON(h.RawAuth); err == nil {
+		if obj, ok := v.(map[string]any); ok {
+			return obj
+		}
+	}
+	return map[string]any{}
+}
+
+// Header returns the headers of the Engine.IO handshake request, as a new map.
+func (h *Handshake) Header() http.Header { return h.req.Header() }
+
+// HeaderValue returns the first value of one header of the Engine.IO handshake request (case-insensitive),
+// without allocating.
+func (h *Handshake) HeaderValue(name string) string { return h.req.HeaderValue(name) }
+
+// Query returns the query parameters of the Engine.IO handshake request, as a new map.
+func (h *Handshake) Query() url.Values { return h.req.Query() }
 
 // EventHandler handles an event received by a socket. It runs on the connection's reading goroutine:
 // long work should move elsewhere (the socket is safe for concurrent use).
@@ -131,8 +136,7 @@ type Socket struct {
 	ns        *Namespace
 	client    *client
 	handshake *Handshake
-	done      chan struct{} // closed by cancel, when the socket disconnects
-	canceled  atomic.Bool
+	done      engineio.Done // closed by cancel, when the socket disconnects
 
 	// Set before the socket is shared (by newSocket, or by the adapter when restoring a session).
 	id, pid   string
@@ -143,7 +147,7 @@ type Socket struct {
 
 	mu                 sync.Mutex
 	connected          bool
-	handlers           map[string]*eventHandler
+	handlers           []*eventHandler // by name; a handful per socket, so a slice (a map cost ~250 bytes)
 	disconnectHandlers []func(reason string)
 	data               any
 	acks               map[uint64]*pendingAck // nil until the first emit that wants an ack
@@ -164,9 +168,7 @@ func newSocket(ns *Namespace, c *client, hs *Handshake) *Socket {
 		ns:        ns,
 		client:    c,
 		handshake: hs,
-		done:      make(chan struct{}),
 		id:        newID(),
-		handlers:  make(map[string]*eventHandler),
 	}
 	if ns.srv.cfg.Recovery.Enabled {
 		s.pid = newID()
@@ -191,14 +193,12 @@ func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
 func (s *Socket) Recovered() bool { return s.recovered }
 
 // Context returns a context canceled when the socket disconnects.
-func (s *Socket) Context() context.Context { return engineio.DoneContext(s.done) }
+func (s *Socket) Context() context.Context { return s.done.Context() }
 
 // cancel cancels the socket's context. The session's end disconnects every socket, so the context ends
 // with the session's too.
 func (s *Socket) cancel() {
-	if s.canceled.CompareAndSwap(false, true) {
-		close(s.done)
-	}
+	s.done.Close()
 }
 
 // Connected reports whether the socket is connected.
@@ -241,8 +241,14 @@ func (s *Socket) OnBorrowed(event string, h EventHandler) {
 
 func (s *Socket) setHandler(h *eventHandler) {
 	s.mu.Lock()
-	s.handlers[h.name] = h
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	for i, old := range s.handlers {
+		if old.name == h.name {
+			s.handlers[i] = h
+			return
+		}
+	}
+	s.handlers = append(s.handlers, h)
 }
 
 // OnDisconnect adds a function called with the reason when the socket disconnects.
@@ -531,6 +537,17 @@ func (s *Socket) handlePacket(p *Packet) {
 	}
 }
 
+// handler returns the handler of event name, or nil; s.mu is held. Comparing with string(name) does not
+// allocate.
+func (s *Socket) handler(name []byte) *eventHandler {
+	for _, h := range s.handlers {
+		if h.name == string(name) {
+			return h
+		}
+	}
+	return nil
+}
+
 // handleEvent runs the handler of event packet p, which DecodePacket validated: its first element is the
 // event name, decoded in p.name.
 func (s *Socket) handleEvent(p *Packet) {
@@ -540,7 +557,7 @@ func (s *Socket) handleEvent(p *Packet) {
 		return
 	}
 	s.mu.Lock()
-	h := s.handlers[string(p.name)] // no allocation: the name is needed only if a handler has it
+	h := s.handler(p.name)
 	s.mu.Unlock()
 	if h == nil || h.fn == nil {
 		return // dropped: nothing sees its attachments, lent or not

@@ -77,14 +77,14 @@ func newReplica(t testing.TB, rdb redis.UniversalClient, prefix string, recovery
 		if s.Recovered() {
 			return nil
 		}
-		user, _ := s.Handshake().Auth["user"].(string)
+		user, _ := s.Handshake().Auth()["user"].(string)
 		s.SetData(&identity{User: user, Role: "teacher"})
 		return nil
 	})
 	r.ns.OnConnection(func(s *socketio.Socket) {
 		if !s.Recovered() {
 			s.Join("class")
-			if room, _ := s.Handshake().Auth["room"].(string); room != "" {
+			if room, _ := s.Handshake().Auth()["room"].(string); room != "" {
 				s.Join(room)
 			}
 			_ = s.Emit("welcome", s.ID())

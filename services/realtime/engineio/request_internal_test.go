@@ -1,0 +1,78 @@
+package engineio
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+)
+
+func TestRequestOf(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "http://example.test/engine.io/?EIO=4&transport=websocket&room=a&room=b&bad=%zz", nil)
+	r.RemoteAddr = "10.1.2.3:5555"
+	r.Header.Add("X-Many", "one")
+	r.Header.Add("X-Many", "two")
+	r.Header.Set("Authorization", "Bearer tok")
+	r.Header.Set("X-Empty", "")
+	r.TLS = &tls.ConnectionState{}
+
+	req := requestOf(r)
+	if req.Host != "example.test" || req.RemoteAddr != "10.1.2.3:5555" || !req.Secure {
+		t.Errorf("request = %+v", req)
+	}
+	if h := req.Header(); len(h) != len(r.Header) || !slices.Equal(h["X-Many"], []string{"one", "two"}) ||
+		h.Get("Authorization") != "Bearer tok" || len(h["X-Empty"]) != 1 {
+		t.Errorf("Header() = %v, want %v", h, r.Header)
+	}
+	for name, want := range map[string]string{
+		"x-many": "one", "AUTHORIZATION": "Bearer tok", "X-Empty": "", "X-Missing": "",
+	} {
+		if got := req.HeaderValue(name); got != want {
+			t.Errorf("HeaderValue(%q) = %q, want %q", name, got, want)
+		}
+	}
+	// The query is parsed as url.URL.Query parses it: the malformed pair is skipped.
+	if q := req.Query(); !slices.Equal(q["room"], []string{"a", "b"}) || q.Get("EIO") != "4" || q.Has("bad") {
+		t.Errorf("Query() = %v", q)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = req.HeaderValue("Authorization") }); allocs != 0 {
+		t.Errorf("HeaderValue allocates %v times", allocs)
+	}
+
+	plain := requestOf(httptest.NewRequest(http.MethodGet, "/", nil))
+	if plain.Secure || plain.RawQuery != "" || len(plain.Header()) != 0 || len(plain.Query()) != 0 {
+		t.Errorf("request without TLS, query or headers = %+v", plain)
+	}
+}
+
+func TestDone(t *testing.T) {
+	var early Done // its channel made before Close
+	ch := early.Chan()
+	ctx := early.Context()
+	if early.Closed() || ctx.Err() != nil {
+		t.Fatal("a new Done is closed")
+	}
+	select {
+	case <-ch:
+		t.Fatal("the channel of an open Done is closed")
+	default:
+	}
+	if !early.Close() || early.Close() {
+		t.Error("Close reports true once, then false")
+	}
+	<-ch
+	<-ctx.Done()
+	if !early.Closed() || ctx.Err() != context.Canceled {
+		t.Errorf("closed Done: Closed() = %v, Err() = %v", early.Closed(), ctx.Err())
+	}
+
+	var late Done // closed before anything asked for its channel
+	late.Close()
+	<-late.Chan()
+	<-late.Context().Done()
+	if late.ch != nil {
+		t.Error("Close made a channel")
+	}
+}
