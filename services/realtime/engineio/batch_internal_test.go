@@ -148,7 +148,10 @@ func TestWriterExitsWhenIdleAndRestarts(t *testing.T) {
 		testenv.Eventually(t, "the writer exits", func() bool { return !c.writerRunning() })
 	}
 	// A ping is queued the same way; a Close with nothing queued starts a writer that closes the transport.
-	c.ping()
+	c.mu.Lock()
+	gen := c.hbGen // the deadline of the next ping, a minute away: as if it passed
+	c.mu.Unlock()
+	c.heartbeat(gen, false)
 	if got := readTexts(t, ws, 1)[0]; got != "2" {
 		t.Fatalf("got %q, want a ping", got)
 	}

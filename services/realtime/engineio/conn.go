@@ -47,11 +47,16 @@ type Conn struct {
 	queueBytes  int
 	pollActive  bool
 	postActive  bool
-	pingTimer   *time.Timer
-	pongTimer   *time.Timer
 	closeTimer  *time.Timer
 	probeTimer  *time.Timer
 	writerOn    bool // the WebSocket writer goroutine is running
+
+	// The heartbeat deadline, kept by the server's heartbeats (see there for the locking): when the next
+	// ping is due or, with hbPong, when the pong for the last one must have come.
+	hbDue   time.Duration // monotonic
+	hbIndex int           // in the heartbeats' heap, plus one; 0: none
+	hbGen   uint32        // changes with each deadline, so that one already taken by fire can be told void
+	hbPong  bool
 
 	notify chan struct{} // wakes the pending poll (nil for a session that started on WebSocket)
 	done   Done          // closed when the session is closed
@@ -185,8 +190,7 @@ func (c *Conn) Close() error {
 	}
 	c.state = stateClosing
 	c.closeReason = ReasonForcedClose
-	stopTimer(&c.pingTimer)
-	stopTimer(&c.pongTimer)
+	c.srv.hb.cancel(c)
 	if c.transport == TransportPolling {
 		c.queue = append(c.queue, Packet{Type: PacketClose})
 	}
@@ -233,8 +237,7 @@ func (c *Conn) finalize(reason string) {
 	}
 	c.state = stateClosed
 	c.closeReason = reason
-	stopTimer(&c.pingTimer)
-	stopTimer(&c.pongTimer)
+	c.srv.hb.cancel(c)
 	stopTimer(&c.closeTimer)
 	stopTimer(&c.probeTimer)
 	ws, probe := c.ws, c.probe
@@ -259,34 +262,40 @@ func (c *Conn) finalize(reason string) {
 	}
 }
 
-// schedulePingLocked arms the timer of the next ping.
+// schedulePingLocked sets the session's heartbeat deadline to its next ping.
 func (c *Conn) schedulePingLocked() {
-	stopTimer(&c.pingTimer)
-	c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, c.ping)
+	c.srv.hb.schedule(c, c.srv.cfg.PingInterval, false)
 }
 
-// ping queues a ping and arms the pong timeout. Heartbeats bypass the queue limits: a client too slow to
-// read them is closed by the timeout.
-func (c *Conn) ping() {
+// heartbeat handles the session's heartbeat deadline numbered gen, which passed: the server's
+// heartbeats call it, unless the deadline changed since (a pong came, or the session closed). A ping's
+// queues a ping and sets the pong's deadline; heartbeats bypass the queue limits, as a client too slow
+// to read them is closed when a pong's passes.
+func (c *Conn) heartbeat(gen uint32, pong bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != stateOpen {
+	if c.state != stateOpen || c.hbGen != gen {
+		c.mu.Unlock()
 		return
 	}
-	c.pingTimer = nil
+	if pong {
+		c.mu.Unlock()
+		// On a goroutine of its own, as a timer's function ran: finalize calls the handler, which must not
+		// hold up the other sessions' heartbeats.
+		go c.finalize(ReasonPingTimeout)
+		return
+	}
 	c.queue = append(c.queue, Packet{Type: PacketPing})
 	c.wakeLocked()
-	stopTimer(&c.pongTimer)
-	c.pongTimer = time.AfterFunc(c.srv.cfg.PingTimeout, func() { c.finalize(ReasonPingTimeout) })
+	c.srv.hb.schedule(c, c.srv.cfg.PingTimeout, true)
+	c.mu.Unlock()
 }
 
 func (c *Conn) pong() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateOpen || c.pongTimer == nil {
+	if c.state != stateOpen || !c.hbPong {
 		return // no ping outstanding: ignore the unsolicited pong
 	}
-	stopTimer(&c.pongTimer)
 	c.schedulePingLocked()
 }
 

@@ -96,6 +96,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	log      *slog.Logger
 	poller   *poller // parks idle WebSocket connections; nil: a reading goroutine per connection
+	hb       *heartbeats
 	// readBuffers holds the read buffers of parked connections (*bufio.Reader of cfg.ReadBufferSize bytes).
 	readBuffers sync.Pool
 
@@ -120,6 +121,7 @@ func NewServer(cfg Config, onConnection func(c *Conn) Handler) (*Server, error) 
 		onConn: onConnection,
 		log:    cfg.Logger,
 		conns:  make(map[string]*Conn),
+		hb:     newHeartbeats(),
 	}
 	if !cfg.GoroutinePerConnection {
 		if p, err := newPoller(); err == nil {
@@ -169,6 +171,7 @@ func (s *Server) Close() error {
 		c.finalize(ReasonForcedServerClose)
 	}
 	s.wg.Wait()
+	s.hb.stop()
 	if s.poller != nil {
 		s.poller.close()
 	}
