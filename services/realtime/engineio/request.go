@@ -96,3 +96,36 @@ func (r *Request) Query() url.Values {
 	q, _ := url.ParseQuery(r.RawQuery)
 	return q
 }
+
+// queryValue returns the first value of key in the raw query, as url.ParseQuery(raw).Get(key) does,
+// without allocating unless a key or value must be unescaped. Every request to the server is routed by
+// three of its query parameters (transport, sid, EIO); parsing the whole query into url.Values made
+// garbage of every handshake.
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue // ParseQuery skips a pair with a semicolon (an error) and an empty one
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, ok := unescapeQuery(k)
+		if !ok || k != key {
+			continue
+		}
+		if v, ok = unescapeQuery(v); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// unescapeQuery unescapes one query component as url.QueryUnescape does, allocating only when there is
+// something to unescape; ok is false when the component is malformed.
+func unescapeQuery(s string) (string, bool) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, true
+	}
+	u, err := url.QueryUnescape(s)
+	return u, err == nil
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"testing"
 )
@@ -84,4 +85,32 @@ func TestDone(t *testing.T) {
 	if late.ch != nil {
 		t.Error("Close made a channel")
 	}
+}
+
+func TestQueryValue(t *testing.T) {
+	for _, raw := range []string{
+		"", "EIO=4&transport=websocket", "transport=polling&transport=websocket", "sid", "sid=", "=x&sid=a",
+		"sid=a;b&sid=c", "sid=%zz&sid=ok", "s%69d=x", "sid=a+b%20c", "%zz=1&sid=2", "&&sid=3&", "sid=%", "transport=web=socket",
+	} {
+		q, _ := url.ParseQuery(raw)
+		for _, key := range []string{"sid", "transport", "EIO", ""} {
+			if got, want := queryValue(raw, key), q.Get(key); got != want {
+				t.Errorf("queryValue(%q, %q) = %q, want %q", raw, key, got, want)
+			}
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = queryValue("EIO=4&transport=websocket&sid=abc", "sid") }); allocs != 0 {
+		t.Errorf("queryValue allocates %v times", allocs)
+	}
+}
+
+func FuzzQueryValue(f *testing.F) {
+	f.Add("EIO=4&transport=websocket&sid=a%20b", "sid")
+	f.Add("a=1;b=2&a=3", "a")
+	f.Fuzz(func(t *testing.T, raw, key string) {
+		q, _ := url.ParseQuery(raw)
+		if got, want := queryValue(raw, key), q.Get(key); got != want {
+			t.Errorf("queryValue(%q, %q) = %q, want %q", raw, key, got, want)
+		}
+	})
 }

@@ -252,8 +252,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The checks and their order follow the reference server: transport, origin, session, method, version.
-	q := r.URL.Query()
-	transport := q.Get("transport")
+	query := r.URL.RawQuery
+	transport := queryValue(query, "transport")
 	if transport != TransportPolling && transport != TransportWebSocket {
 		s.refuse(w, r, CodeUnknownTransport)
 		return
@@ -263,7 +263,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	isUpgrade := transport == TransportWebSocket && websocket.IsWebSocketUpgrade(r)
-	sid := q.Get("sid")
+	sid := queryValue(query, "sid")
 	var c *Conn
 	if sid != "" {
 		if c = s.lookup(sid); c == nil {
@@ -284,7 +284,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if q.Get("EIO") != "4" {
+	if queryValue(query, "EIO") != "4" {
 		s.refuse(w, r, CodeUnsupportedProtocol)
 		return
 	}
