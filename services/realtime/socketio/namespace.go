@@ -120,7 +120,7 @@ func (n *Namespace) restore(s *Socket) bool {
 	sess, err := n.adapter.RestoreSession(pid, offset, func(sess *Session) {
 		s.id, s.pid, s.data = sess.SID, sess.PID, sess.Data
 		s.recovered = true
-		s.missed = sess.MissedPackets
+		s.setup.Load().missed = sess.MissedPackets
 		n.addSocket(s)
 	})
 	if err != nil {

@@ -250,6 +250,54 @@ func TestHandlersSeeEarlyPackets(t *testing.T) {
 	}
 }
 
+// TestEarlyPacketsBothWays pins the buffering of a socket that is still connecting: what a middleware
+// emits goes out after the CONNECT packet, the client's events that arrive while the connection handler
+// runs are handled in order once it has registered their handler, and a client that sends more than
+// MaxPendingPackets meanwhile is disconnected.
+func TestEarlyPacketsBothWays(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{MaxPendingPackets: 3})
+	ns := ts.srv.Of("/early")
+	release := make(chan struct{})
+	got := make(chan string, 8)
+	ns.Use(func(_ context.Context, s *socketio.Socket) error {
+		return s.Emit("welcome", 1) // before the CONNECT packet is queued
+	})
+	ns.OnConnection(func(s *socketio.Socket) {
+		<-release
+		s.On("n", func(e *socketio.Event) {
+			var n string
+			_ = e.Args.Decode(0, &n)
+			got <- n
+		})
+	})
+
+	ws := ts.join(t, "/early", "")
+	if welcome := ws.ReadText(); welcome != `42/early,["welcome",1]` {
+		t.Errorf("after CONNECT: %q, want the welcome event", welcome)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		ws.Send(`42/early,["n","` + n + `"]`)
+	}
+	release <- struct{}{}
+	for _, want := range []string{"a", "b", "c"} {
+		if n := <-got; n != want {
+			t.Errorf("handled %q, want %q", n, want)
+		}
+	}
+	ws.Send(`42/early,["n","d"]`) // once open, straight to the handler
+	if n := <-got; n != "d" {
+		t.Errorf("handled %q, want d", n)
+	}
+
+	flood := ts.join(t, "/early", "")
+	_ = flood.ReadText() // welcome
+	for range 4 {
+		flood.Send(`42/early,["n","x"]`)
+	}
+	flood.ExpectClosed()
+	close(release)
+}
+
 func TestRooms(t *testing.T) {
 	ts := newTestServer(t, socketio.Config{})
 	ns := ts.srv.Of("/rooms")

@@ -141,7 +141,6 @@ type Socket struct {
 	// Set before the socket is shared (by newSocket, or by the adapter when restoring a session).
 	id, pid   string
 	recovered bool
-	missed    []*Packet
 
 	gone atomic.Bool // disconnected: emits fail
 
@@ -153,13 +152,23 @@ type Socket struct {
 	acks               map[uint64]*pendingAck // nil until the first emit that wants an ack
 	nextAckID          uint64
 
-	// Incoming packets wait in inBuf until the connection handlers have run (they register the event
-	// handlers); outgoing ones wait in outBuf until the CONNECT packet is queued.
-	inMu     sync.Mutex
-	inReady  atomic.Bool
-	inBuf    []*Packet
+	// setup is the socket's state while it connects; nil once it is open both ways.
+	setup atomic.Pointer[socketSetup]
+}
+
+// socketSetup is what a socket needs only while it connects: incoming packets wait in inBuf until the
+// connection handlers have run (they register the event handlers); outgoing ones wait in outBuf until
+// the CONNECT packet is queued. A connected socket drops it, about 100 bytes that ten thousand idle
+// sockets would otherwise each keep.
+type socketSetup struct {
+	missed []*Packet // a recovered session's missed packets, sent after the CONNECT packet
+
+	inMu    sync.Mutex
+	inReady bool
+	inBuf   []*Packet
+
 	outMu    sync.Mutex
-	outReady atomic.Bool
+	outReady bool
 	outBuf   []engineio.Message
 }
 
@@ -173,6 +182,7 @@ func newSocket(ns *Namespace, c *client, hs *Handshake) *Socket {
 	if ns.srv.cfg.Recovery.Enabled {
 		s.pid = newID()
 	}
+	s.setup.Store(&socketSetup{})
 	return s
 }
 
@@ -432,22 +442,22 @@ func (s *Socket) disconnect() {
 // write sends msgs (one packet) to the client, or buffers them until the CONNECT packet is queued.
 // Volatile messages are dropped rather than buffered.
 func (s *Socket) write(msgs []engineio.Message, volatile bool) {
-	if !s.outReady.Load() {
-		s.outMu.Lock()
-		if !s.outReady.Load() {
+	if st := s.setup.Load(); st != nil {
+		st.outMu.Lock()
+		if !st.outReady {
 			switch {
 			case volatile:
-			case len(s.outBuf)+len(msgs) > s.ns.srv.engine.Config().WriteQueueHardLimit:
+			case len(st.outBuf)+len(msgs) > s.ns.srv.engine.Config().WriteQueueHardLimit:
 				// As an overflowing write queue does: the client cannot keep up, close it.
-				s.outBuf = nil
+				st.outBuf = nil
 				s.client.fail("write buffer overflow before connect", nil)
 			default:
-				s.outBuf = append(s.outBuf, msgs...)
+				st.outBuf = append(st.outBuf, msgs...)
 			}
-			s.outMu.Unlock()
+			st.outMu.Unlock()
 			return
 		}
-		s.outMu.Unlock()
+		st.outMu.Unlock()
 	}
 	if volatile {
 		s.client.conn.SendVolatile(msgs...)
@@ -459,8 +469,9 @@ func (s *Socket) write(msgs []engineio.Message, volatile bool) {
 // openOutput queues the CONNECT packet, the missed packets of a recovered session and what was emitted
 // meanwhile, in that order, and lets later writes through.
 func (s *Socket) openOutput() {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
+	st := s.setup.Load()
+	st.outMu.Lock()
+	defer st.outMu.Unlock()
 	var body struct {
 		SID string `json:"sid"`
 		PID string `json:"pid,omitempty"`
@@ -468,47 +479,50 @@ func (s *Socket) openOutput() {
 	body.SID, body.PID = s.id, s.pid
 	data, _ := json.Marshal(body)
 	msgs := (&Packet{Type: PacketConnect, Namespace: s.ns.name, Data: data}).Messages()
-	for _, p := range s.missed {
+	for _, p := range st.missed {
 		msgs = append(msgs, p.Messages()...)
 	}
-	msgs = append(msgs, s.outBuf...)
+	msgs = append(msgs, st.outBuf...)
 	_ = s.client.conn.Send(msgs...)
-	s.missed, s.outBuf = nil, nil
-	s.outReady.Store(true)
+	st.missed, st.outBuf = nil, nil
+	st.outReady = true
 }
 
 // onPacket handles a packet for this socket, or buffers it while the connection handlers run.
 func (s *Socket) onPacket(p *Packet) {
-	if !s.inReady.Load() {
-		s.inMu.Lock()
-		if !s.inReady.Load() {
-			if len(s.inBuf) >= s.ns.srv.cfg.MaxPendingPackets {
-				s.inMu.Unlock()
+	if st := s.setup.Load(); st != nil {
+		st.inMu.Lock()
+		if !st.inReady {
+			if len(st.inBuf) >= s.ns.srv.cfg.MaxPendingPackets {
+				st.inMu.Unlock()
 				s.client.fail("too many pending packets", nil)
 				return
 			}
 			p.own() // handled after this message's HandleMessage returns
-			s.inBuf = append(s.inBuf, p)
-			s.inMu.Unlock()
+			st.inBuf = append(st.inBuf, p)
+			st.inMu.Unlock()
 			return
 		}
-		s.inMu.Unlock()
+		st.inMu.Unlock()
 	}
 	s.handlePacket(p)
 }
 
 // openInput handles the packets buffered while the connection handlers ran, then lets packets through.
+// It comes after openOutput: the socket is then open both ways and drops its setup state.
 func (s *Socket) openInput() {
+	st := s.setup.Load()
 	for {
-		s.inMu.Lock()
-		batch := s.inBuf
-		s.inBuf = nil
+		st.inMu.Lock()
+		batch := st.inBuf
+		st.inBuf = nil
 		if len(batch) == 0 {
-			s.inReady.Store(true)
-			s.inMu.Unlock()
+			st.inReady = true
+			st.inMu.Unlock()
+			s.setup.Store(nil)
 			return
 		}
-		s.inMu.Unlock()
+		st.inMu.Unlock()
 		for _, p := range batch {
 			s.handlePacket(p)
 		}
