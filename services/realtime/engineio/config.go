@@ -51,8 +51,10 @@ type Config struct {
 	// default (on Linux) a connection with nothing to read parks on an epoll instance the server shares
 	// between its connections, and holds no goroutine until its next message arrives.
 	GoroutinePerConnection bool
-	// ReadLinger is how long a WebSocket connection's reader waits for the next message after one before
-	// it parks (default 250ms; negative: park at once). Connections that stream keep their reader.
+	// ReadLinger is how long the reader of a WebSocket connection that streams waits for the next message
+	// before it parks (default 250ms; negative: park at once). A connection streams when its last three
+	// messages each came less than ReadLinger after the one before; others park at once. Connections that
+	// stream keep their reader.
 	ReadLinger time.Duration
 	// Logger receives debug logs about refused requests and closed sessions (default: discard).
 	Logger *slog.Logger
