@@ -15,15 +15,16 @@
 // An idle WebSocket connection holds no goroutine and no read buffer. The HTTP handler returns once the
 // connection is upgraded. The writer goroutine runs only while the queue holds packets. The reader of a
 // connection that streams (three messages in a row, each less than Config.ReadLinger after the one
-// before) waits up to ReadLinger for the next one; otherwise, or after that wait, it parks the connection
-// on an epoll instance the server shares (Linux): the goroutine ends, the 4 KB read buffer goes back to a pool, and the poller starts a reader
-// again when the socket is readable. Config.GoroutinePerConnection keeps a reader per connection instead
-// (TLS connections and other systems always do). Each session's heartbeat deadline (its next ping, or
-// its pong's) is kept in one heap per server behind one timer.
+// before) waits up to ReadLinger for the next one; otherwise, or after that wait, it parks the
+// connection on an epoll instance the server shares (Linux): the goroutine ends, the 4 KB read buffer
+// goes back to a pool, and the poller starts a reader again when the socket is readable.
+// Config.GoroutinePerConnection keeps a reader per connection instead (TLS connections and other systems
+// always do). Each session's heartbeat deadline (its next ping, or its pong's) is kept in one heap per
+// server behind one timer.
 //
-// The writer writes all the packets queued when it takes a batch with one system call, and
-// before its first batch it yields the processor while more packets keep arriving, so that a broadcast to
-// many sessions is written in batches rather than packet by packet.
+// The writer writes all the packets queued when it takes a batch with one system call, and before its
+// first batch it yields the processor while more packets keep arriving, so that a broadcast to many
+// sessions is written in batches rather than packet by packet.
 //
 // A binary WebSocket message is read into a pooled buffer. A Handler gets a copy of it; a Handler that
 // implements BorrowingHandler may take the buffer itself, lent until its HandleMessage returns, which
