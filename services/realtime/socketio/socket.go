@@ -33,11 +33,11 @@ func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
 		auth = json.RawMessage("{}")
 	}
 	r := conn.Request()
-	addr := r.RemoteAddr
+	addr := r.RemoteAddr()
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
-	return &Handshake{RawAuth: auth, Address: addr, Host: r.Host, Secure: r.Secure, Time: time.Now(), req: r}
+	return &Handshake{RawAuth: auth, Address: addr, Host: r.Host(), Secure: r.Secure(), Time: time.Now(), req: r}
 }
 
 // Auth returns the CONNECT payload decoded, with numbers as json.Number: a new map on each call, empty
