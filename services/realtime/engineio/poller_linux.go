@@ -21,7 +21,7 @@ type poller struct {
 
 	mu     sync.Mutex
 	nextID uint64
-	parked map[uint64]func() // armed watches: their resume functions
+	parked map[uint64]resumer // armed watches: what resumes their connections
 	closed bool
 	done   chan struct{}
 }
@@ -41,7 +41,7 @@ func newPoller() (*poller, error) {
 		_ = ep.Close()
 		return nil, err
 	}
-	p := &poller{ep: ep, rc: rc, parked: map[uint64]func(){}, done: make(chan struct{})}
+	p := &poller{ep: ep, rc: rc, parked: map[uint64]resumer{}, done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -83,10 +83,10 @@ type watch struct {
 	added bool
 }
 
-// park arms a one-shot readability watch on rc's socket; when it fires, resume runs on a new goroutine.
-// The caller must not read the connection after a successful park: resume owns it. w keeps the
+// park arms a one-shot readability watch on rc's socket; when it fires, r.resume runs on a new goroutine.
+// The caller must not read the connection after a successful park: r owns it. w keeps the
 // connection's registration between parks.
-func (p *poller) park(w *watch, rc syscall.RawConn, resume func()) error {
+func (p *poller) park(w *watch, rc syscall.RawConn, r resumer) error {
 	// Everything is decided under mu before the watch is armed: from then on, the goroutine that resume
 	// runs on may park w again (run takes mu before starting it, which orders the two).
 	p.mu.Lock()
@@ -104,7 +104,7 @@ func (p *poller) park(w *watch, rc syscall.RawConn, resume func()) error {
 	}
 	wasAdded := w.added
 	w.added = true
-	p.parked[w.id] = resume
+	p.parked[w.id] = r
 	id := w.id
 	p.mu.Unlock()
 
@@ -168,11 +168,11 @@ func (p *poller) run() {
 		for i := range n {
 			k := key(&events[i])
 			p.mu.Lock()
-			resume := p.parked[k]
+			r := p.parked[k]
 			delete(p.parked, k) // one shot: the next park arms it again
 			p.mu.Unlock()
-			if resume != nil {
-				go resume()
+			if r != nil {
+				go r.resume()
 			}
 		}
 	}

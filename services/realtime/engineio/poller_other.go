@@ -17,7 +17,7 @@ func newPoller() (*poller, error) {
 	return nil, errors.New("engineio: idle-connection poller needs Linux")
 }
 
-func (p *poller) park(*watch, syscall.RawConn, func()) error {
+func (p *poller) park(*watch, syscall.RawConn, resumer) error {
 	return errors.New("engineio: no poller")
 }
 

@@ -23,6 +23,7 @@ type wsTransport struct {
 	rc        syscall.RawConn
 	poller    *poller       // the server's idle-connection poller; nil: t keeps a reading goroutine
 	pw        watch         // t's registration with poller
+	session   *Conn         // the session t was parked for, which resume reads for
 	lastRead  time.Duration // when the last message was read (monotonic); see streaming
 	streak    uint8         // messages in a row that came less than ReadLinger apart, up to streamingAfter
 	closeOnce sync.Once
@@ -279,21 +280,28 @@ func (t *wsTransport) park(c *Conn) bool {
 	if c.isClosed() {
 		return false // the read fails at once and ends the loop
 	}
-	srv := c.srv
-	t.releaseReadBuffer(srv)
-	err := t.poller.park(&t.pw, t.rc, func() {
-		if !srv.track() {
-			return // the server is closing and closes t
-		}
-		defer srv.wg.Done()
-		t.acquireReadBuffer(srv)
-		c.readLoop(t, false)
-	})
-	if err != nil {
-		t.acquireReadBuffer(srv)
+	t.session = c
+	t.releaseReadBuffer(c.srv)
+	if err := t.poller.park(&t.pw, t.rc, t); err != nil {
+		t.acquireReadBuffer(c.srv)
 		return false
 	}
 	return true
+}
+
+// resumer resumes reading a connection that was parked on the poller.
+type resumer interface{ resume() }
+
+// resume reads t again, once the poller saw its socket readable: t is the poller's resumer, rather than a
+// closure made at every park that each parked connection kept.
+func (t *wsTransport) resume() {
+	c := t.session
+	if !c.srv.track() {
+		return // the server is closing and closes t
+	}
+	defer c.srv.wg.Done()
+	t.acquireReadBuffer(c.srv)
+	c.readLoop(t, false)
 }
 
 // messageScratch holds the buffers messages are read into. Every buffer in it is zeroed.
