@@ -46,7 +46,7 @@ func (h *heartbeats) schedule(c *Conn, d time.Duration, pong bool) {
 	if c.hbIndex == 0 {
 		heap.Push(&h.due, c)
 	} else {
-		heap.Fix(&h.due, c.hbIndex-1)
+		heap.Fix(&h.due, int(c.hbIndex-1))
 	}
 	h.armLocked()
 }
@@ -56,7 +56,7 @@ func (h *heartbeats) cancel(c *Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c.hbIndex != 0 {
-		heap.Remove(&h.due, c.hbIndex-1)
+		heap.Remove(&h.due, int(c.hbIndex-1))
 	}
 	c.hbPong = false
 	c.hbGen++
@@ -120,11 +120,11 @@ func (d deadlines) Len() int           { return len(d) }
 func (d deadlines) Less(i, j int) bool { return d[i].hbDue < d[j].hbDue }
 func (d deadlines) Swap(i, j int) {
 	d[i], d[j] = d[j], d[i]
-	d[i].hbIndex, d[j].hbIndex = i+1, j+1
+	d[i].hbIndex, d[j].hbIndex = int32(i+1), int32(j+1)
 }
 func (d *deadlines) Push(x any) {
 	c := x.(*Conn)
-	c.hbIndex = len(*d) + 1
+	c.hbIndex = int32(len(*d) + 1)
 	*d = append(*d, c)
 }
 func (d *deadlines) Pop() any {
