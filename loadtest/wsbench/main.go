@@ -45,6 +45,7 @@ type Config struct {
 	ClientCPUs   string        // taskset CPU list of this tool ("" = not pinned)
 	Dir          string        // the loadtest module directory
 	GoServer     string        // prebuilt goserver binary ("" = build it)
+	GoGC         string        // GOGC of the Go server ("" = the environment's)
 	Go, Node     string        // tool paths
 	JSONOut      string        // where the JSON report goes ("" = nowhere)
 	Pprof        string        // directory for pprof profiles of the Go server ("" = none)
@@ -66,6 +67,10 @@ func QuickConfig() Config {
 	return c
 }
 
+// EdgeGOGC is the GOGC that compose.yaml gives the realtime edge, and the Go server's by default: the
+// collector then lets the heap grow by half of what it found live rather than double it.
+const EdgeGOGC = "50"
+
 // DefaultConfig returns the parameters of a full run.
 func DefaultConfig() Config {
 	return Config{
@@ -81,6 +86,7 @@ func DefaultConfig() Config {
 		PingInterval: 25 * time.Second,
 		PingTimeout:  20 * time.Second,
 		Dialers:      64,
+		GoGC:         EdgeGOGC,
 		ServerCPUs:   "1",
 		ClientCPUs:   "0",
 		JSONOut:      "wsbench-results.json",
@@ -183,6 +189,7 @@ func cli(ctx context.Context, args []string, out io.Writer) (int, error) {
 	fs.StringVar(&cfg.ClientCPUs, "client-cpus", cfg.ClientCPUs, "taskset CPU list for this tool (empty: not pinned)")
 	fs.StringVar(&cfg.Dir, "dir", "", "the loadtest module directory (default: found from the working directory)")
 	fs.StringVar(&cfg.GoServer, "go-server", "", "prebuilt goserver binary (default: go build ./goserver)")
+	fs.StringVar(&cfg.GoGC, "go-gogc", cfg.GoGC, "GOGC of the Go server (default: as compose.yaml runs the realtime edge; empty: the environment's)")
 	fs.StringVar(&cfg.JSONOut, "json", cfg.JSONOut, "file the JSON report is written to (empty: none)")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "directory to save pprof profiles of the Go server in (heap after the hold, CPU during broadcast and ingest)")
 	if err := fs.Parse(args); err != nil {

@@ -56,6 +56,9 @@ func startServer(ctx context.Context, cfg *Config, name, goBin string) (*serverP
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = cfg.Dir
 	cmd.Env = append(os.Environ(), "PING_INTERVAL_MS="+ms, "PING_TIMEOUT_MS="+mt, "HOST=127.0.0.1")
+	if name == "go" && cfg.GoGC != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+cfg.GoGC) // the last value of a name wins
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

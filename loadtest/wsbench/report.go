@@ -30,6 +30,7 @@ type ReportConfig struct {
 	PingInterval  string  `json:"pingInterval"`
 	PingTimeout   string  `json:"pingTimeout"`
 	Hold          string  `json:"hold"`
+	GoGC          string  `json:"goGOGC"` // "" = the environment's
 	Command       string  `json:"command"`
 }
 
@@ -38,7 +39,7 @@ func reportConfig(c Config) ReportConfig {
 		Sockets: c.Sockets, Broadcasts: c.Broadcasts, PayloadBytes: c.PayloadSize,
 		ChunkClients: c.ChunkClients, ChunkBytes: c.ChunkSize, ChunkWindow: c.ChunkWindow,
 		IngestSeconds: c.Duration.Seconds(), PingInterval: c.PingInterval.String(),
-		PingTimeout: c.PingTimeout.String(), Hold: c.Hold.String(),
+		PingTimeout: c.PingTimeout.String(), Hold: c.Hold.String(), GoGC: c.GoGC,
 		Command: strings.Join(os.Args, " "),
 	}
 }
@@ -201,8 +202,12 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	if r.Env.ServerCPUs != "" || r.Env.ClientCPUs != "" {
 		pin = fmt.Sprintf("servers on CPU %s, load tool on CPU %s", orAll(r.Env.ServerCPUs), orAll(r.Env.ClientCPUs))
 	}
-	fmt.Fprintf(w, "%s, %d CPUs (%s; load tool GOMAXPROCS %d), %s, Node %s.\n\n", r.Env.CPU, r.Env.NumCPU, pin,
-		r.Env.ClientGOMAXPROCS, r.Env.GoVersion, orNone(r.Env.NodeVersion))
+	gogc := "the environment's GOGC"
+	if c.GoGC != "" {
+		gogc = "GOGC=" + c.GoGC
+	}
+	fmt.Fprintf(w, "%s, %d CPUs (%s; load tool GOMAXPROCS %d), %s (Go server %s), Node %s.\n\n", r.Env.CPU,
+		r.Env.NumCPU, pin, r.Env.ClientGOMAXPROCS, r.Env.GoVersion, gogc, orNone(r.Env.NodeVersion))
 
 	cols := r.Order
 	both := r.Results["go"] != nil && r.Results["node"] != nil
