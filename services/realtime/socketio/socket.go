@@ -66,9 +66,8 @@ func (h *Handshake) Query() url.Values { return h.req.Query() }
 type EventHandler func(e *Event)
 
 // eventHandler is a handler set by On, or by OnBorrowed (borrows), for the event name. The Name of the
-// events it handles is that string, so that a received event's name needs no string of its own. The
-// socket's map holds pointers to them: a map's slots are allocated eight at a time, and a slot of this
-// struct would cost every idle socket a few hundred bytes more.
+// events it handles is that string, so that a received event's name needs no string of its own. A socket
+// holds its handlers by value in a slice: a handful per socket, with no allocation each.
 type eventHandler struct {
 	name    string
 	fn      EventHandler
@@ -146,7 +145,7 @@ type Socket struct {
 
 	mu                 sync.Mutex
 	connected          bool
-	handlers           []*eventHandler // by name; a handful per socket, so a slice (a map cost ~250 bytes)
+	handlers           []eventHandler // by name; a handful per socket, so a slice (a map cost ~250 bytes)
 	disconnectHandlers []func(reason string)
 	data               any
 	acks               map[uint64]*pendingAck // nil until the first emit that wants an ack
@@ -236,7 +235,7 @@ func (s *Socket) SetData(v any) {
 // On sets the handler of event name, replacing any previous one. Events without a handler are ignored.
 // The event's binary attachments are h's own: it may keep them.
 func (s *Socket) On(event string, h EventHandler) {
-	s.setHandler(&eventHandler{name: event, fn: h})
+	s.setHandler(eventHandler{name: event, fn: h})
 }
 
 // OnBorrowed sets the handler of event name like On, but lends h the event's binary attachments rather
@@ -246,10 +245,10 @@ func (s *Socket) On(event string, h EventHandler) {
 // allocation of its size per event: for a stream of binary events (audio chunks), the copies would be
 // most of the server's garbage.
 func (s *Socket) OnBorrowed(event string, h EventHandler) {
-	s.setHandler(&eventHandler{name: event, fn: h, borrows: true})
+	s.setHandler(eventHandler{name: event, fn: h, borrows: true})
 }
 
-func (s *Socket) setHandler(h *eventHandler) {
+func (s *Socket) setHandler(h eventHandler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, old := range s.handlers {
@@ -551,15 +550,15 @@ func (s *Socket) handlePacket(p *Packet) {
 	}
 }
 
-// handler returns the handler of event name, or nil; s.mu is held. Comparing with string(name) does not
-// allocate.
-func (s *Socket) handler(name []byte) *eventHandler {
+// handler returns the handler of event name (a copy: s.handlers may change once s.mu is released), or
+// one with a nil fn; s.mu is held. Comparing with string(name) does not allocate.
+func (s *Socket) handler(name []byte) eventHandler {
 	for _, h := range s.handlers {
 		if h.name == string(name) {
 			return h
 		}
 	}
-	return nil
+	return eventHandler{}
 }
 
 // handleEvent runs the handler of event packet p, which DecodePacket validated: its first element is the
@@ -573,7 +572,7 @@ func (s *Socket) handleEvent(p *Packet) {
 	s.mu.Lock()
 	h := s.handler(p.name)
 	s.mu.Unlock()
-	if h == nil || h.fn == nil {
+	if h.fn == nil {
 		return // dropped: nothing sees its attachments, lent or not
 	}
 	if !h.borrows {
