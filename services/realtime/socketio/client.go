@@ -151,7 +151,7 @@ func (c *client) sendConnectError(nsp string, err error) {
 // connect runs the namespace's middlewares (in a goroutine of its own when there are any, so that the
 // connection keeps reading, heartbeats included) and then completes the connection.
 func (c *client) connect(ns *Namespace, auth json.RawMessage) {
-	sock := newSocket(ns, c, newHandshake(c.conn, auth))
+	sock := newSocket(ns, c, auth)
 	restored := false
 	if ns.srv.cfg.Recovery.Enabled {
 		restored = ns.restore(sock)

@@ -13,9 +13,10 @@ import (
 	"github.com/classwaves/classwaves/services/realtime/engineio"
 )
 
-// Handshake describes how a socket connected. It keeps the raw CONNECT payload and the session's
-// compact handshake request (engineio.Request): Auth, Header and Query decode them on each call, so that
-// an idle socket holds no decoded maps.
+// Handshake describes how a socket connected. Socket.Handshake makes one on each call from what the socket
+// keeps, the raw CONNECT payload and when it came, and from the session's compact handshake request
+// (engineio.Request): Auth, Header and Query decode them on each call, so that an idle socket holds no
+// handshake and no decoded maps.
 type Handshake struct {
 	// RawAuth is the CONNECT packet's payload as sent ("{}" when none): the client's auth option. With
 	// recovery on, a reconnecting client's pid and offset are part of it, as in the reference server.
@@ -28,7 +29,7 @@ type Handshake struct {
 	req *engineio.Request // the Engine.IO handshake request
 }
 
-func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
+func newHandshake(conn *engineio.Conn, auth json.RawMessage, at time.Time) *Handshake {
 	if auth == nil {
 		auth = json.RawMessage("{}")
 	}
@@ -37,7 +38,7 @@ func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
-	return &Handshake{RawAuth: auth, Address: addr, Host: r.Host(), Secure: r.Secure(), Time: time.Now(), req: r}
+	return &Handshake{RawAuth: auth, Address: addr, Host: r.Host(), Secure: r.Secure(), Time: at, req: r}
 }
 
 // Auth returns the CONNECT payload decoded, with numbers as json.Number: a new map on each call, empty
@@ -132,10 +133,11 @@ type pendingAck struct {
 
 // Socket is a client's connection to one namespace. Its methods are safe for concurrent use.
 type Socket struct {
-	ns        *Namespace
-	client    *client
-	handshake *Handshake
-	done      engineio.Done // closed by cancel, when the socket disconnects
+	ns      *Namespace
+	client  *client
+	rawAuth json.RawMessage // the CONNECT packet's payload (nil: none), for Handshake
+	at      int64           // when the connection to the namespace was requested (Unix nanoseconds)
+	done    engineio.Done   // closed by cancel, when the socket disconnects
 
 	// Set before the socket is shared (by newSocket, or by the adapter when restoring a session).
 	id, pid   string
@@ -171,13 +173,8 @@ type socketSetup struct {
 	outBuf   []engineio.Message
 }
 
-func newSocket(ns *Namespace, c *client, hs *Handshake) *Socket {
-	s := &Socket{
-		ns:        ns,
-		client:    c,
-		handshake: hs,
-		id:        newID(),
-	}
+func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
+	s := &Socket{ns: ns, client: c, rawAuth: auth, at: time.Now().UnixNano(), id: newID()}
 	if ns.srv.cfg.Recovery.Enabled {
 		s.pid = newID()
 	}
@@ -191,8 +188,10 @@ func (s *Socket) ID() string { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.ns }
 
-// Handshake returns how the socket connected.
-func (s *Socket) Handshake() *Handshake { return s.handshake }
+// Handshake returns how the socket connected, as a new value on each call.
+func (s *Socket) Handshake() *Handshake {
+	return newHandshake(s.client.conn, s.rawAuth, time.Unix(0, s.at))
+}
 
 // Conn returns the underlying Engine.IO session (shared by the client's sockets of every namespace).
 func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
