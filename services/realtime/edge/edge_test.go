@@ -259,6 +259,29 @@ func TestConnectBothNamespaces(t *testing.T) {
 	}
 }
 
+// TestHeaderCredentials connects with the token and trace id in the handshake's headers rather than in
+// auth, as a client that sets extraHeaders does.
+func TestHeaderCredentials(t *testing.T) {
+	v := newEnv(t)
+	ws := eiot.DialWS(t, v.ws, map[string][]string{
+		"Authorization": {"Bearer " + v.teacherToken(t)}, "X-Trace-Id": {"trace-from-header"},
+	})
+	ws.ReadOpen()
+	ws.Send("40/sessions,")
+	if got := ws.ReadText(); !strings.HasPrefix(got, `40/sessions,{"sid"`) {
+		t.Fatalf("CONNECT answer = %q", got)
+	}
+	if _, p := decodeEvent(t, readUntil(t, ws, "42/sessions,"), "42/sessions,"); p["traceId"] != "trace-from-header" {
+		t.Errorf("ws:connected = %v, want the header's trace id", p)
+	}
+	bad := eiot.DialWS(t, v.ws, map[string][]string{"Authorization": {"Bearer not-a-jwt"}})
+	bad.ReadOpen()
+	bad.Send("40/sessions,")
+	if got, want := bad.ReadText(), `44/sessions,{"message":"unauthorized","data":{"code":"UNAUTHORIZED"}}`; got != want {
+		t.Errorf("bad header token: got %q, want %q", got, want)
+	}
+}
+
 func TestSessionJoin(t *testing.T) {
 	v := newEnv(t)
 	ws := v.connected(t, "/sessions")
