@@ -3,7 +3,6 @@ package socketio
 import (
 	"fmt"
 	"maps"
-	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	eiot "github.com/classwaves/classwaves/services/realtime/engineio/engineiotest"
 )
 
 // newTestAdapter returns a MemoryAdapter of a namespace without sockets (recovery off): enough for the
@@ -322,77 +319,6 @@ func FuzzMemoryAdapter(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestMemoryAdapterBroadcastToSocketID broadcasts, through real connections, to a socket's id and
-// except it, where the id rooms are kept apart from the other rooms.
-func TestMemoryAdapterBroadcastToSocketID(t *testing.T) {
-	var cfg Config
-	cfg.Engine.PingInterval, cfg.Engine.PingTimeout = time.Minute, time.Minute
-	srv, err := NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		hs.Close()
-	})
-	ns := srv.Of("/")
-	socks := make(chan *Socket, 3)
-	ns.OnConnection(func(s *Socket) { socks <- s })
-	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
-	var wss []*eiot.WS
-	var sockets []*Socket
-	for range 3 {
-		ws := eiot.DialWS(t, url, nil)
-		ws.ReadOpen()
-		ws.Send("40")
-		if got := ws.ReadText(); !strings.HasPrefix(got, "40{") {
-			t.Fatalf("CONNECT answer = %q", got)
-		}
-		wss = append(wss, ws)
-		sockets = append(sockets, <-socks)
-	}
-	a, b, c := sockets[0].ID(), sockets[1].ID(), sockets[2].ID()
-	if got, want := ns.Adapter().Rooms(a), []string{a}; !cmp.Equal(got, want) {
-		t.Errorf("Rooms(%s) = %q, want %q", a, got, want)
-	}
-	sockets[2].Join(b) // c joins b's room: it gets what is sent to b
-
-	emit := func(op BroadcastOperator, event string) {
-		t.Helper()
-		if err := op.Emit(event); err != nil {
-			t.Fatal(err)
-		}
-	}
-	emit(ns.To(a), "to-a")
-	emit(ns.Except(a), "except-a")
-	emit(ns.To(b), "to-b")
-	emit(ns.To(b).Except(c), "to-b-except-c")
-	emit(ns.Except(b), "except-b")
-	emit(ns.To(a, b), "to-a-b")
-	emit(sockets[2].Broadcast(), "from-c")
-	if err := ns.Emit("all"); err != nil {
-		t.Fatal(err)
-	}
-	want := [][]string{
-		{"to-a", "except-b", "to-a-b", "from-c", "all"},
-		{"except-a", "to-b", "to-b-except-c", "to-a-b", "from-c", "all"},
-		{"except-a", "to-b", "to-a-b", "all"},
-	}
-	for i, ws := range wss {
-		var got []string
-		for range want[i] {
-			event, _ := strings.CutPrefix(ws.ReadText(), `42["`)
-			got = append(got, strings.TrimSuffix(event, `"]`))
-		}
-		if diff := cmp.Diff(want[i], got); diff != "" {
-			t.Errorf("socket %c received (-want +got):\n%s", 'a'+i, diff)
-		}
-	}
 }
 
 // TestMemoryAdapterRestoreSession persists a socket's session with its rooms, its own included, and
