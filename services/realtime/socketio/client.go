@@ -17,13 +17,18 @@ type client struct {
 	dec  Decoder // used by HandleMessage only, which the engine serializes
 
 	mu sync.Mutex
-	// The connected sockets and the namespaces whose connection is in progress: slices, as a client joins
-	// a namespace or two (two maps cost an idle connection ~450 bytes).
-	sockets      []*Socket
-	connecting   []string
+	// nsps are the client's namespaces, connected or connecting: a slice, as a client joins a namespace
+	// or two (two maps cost an idle connection ~450 bytes, two slices ~60).
+	nsps         []clientNS
 	closed       bool
 	broken       bool // a protocol error was seen: further packets are ignored
 	connectTimer *time.Timer
+}
+
+// clientNS is one of a client's namespaces: its socket, or nil while the connection is in progress.
+type clientNS struct {
+	name string
+	sock *Socket
 }
 
 var _ engineio.BorrowingHandler = (*client)(nil)
@@ -41,7 +46,7 @@ func (s *Server) onConnection(conn *engineio.Conn) engineio.Handler {
 // onConnectTimeout closes a connection that joined no namespace in time.
 func (c *client) onConnectTimeout() {
 	c.mu.Lock()
-	idle := !c.closed && len(c.sockets) == 0 && len(c.connecting) == 0
+	idle := !c.closed && len(c.nsps) == 0
 	c.mu.Unlock()
 	if idle {
 		_ = c.conn.Close()
@@ -91,7 +96,7 @@ func (c *client) dispatch(p *Packet) {
 	}
 	sock := c.socketLocked(p.Namespace)
 	switch {
-	case sock == nil && p.Type == PacketConnect && !slices.Contains(c.connecting, p.Namespace):
+	case sock == nil && p.Type == PacketConnect && c.connectingIndexLocked(p.Namespace) < 0:
 		if c.connectTimer != nil {
 			c.connectTimer.Stop()
 			c.connectTimer = nil
@@ -102,7 +107,7 @@ func (c *client) dispatch(p *Packet) {
 			c.sendConnectError(p.Namespace, &ConnectError{Message: "Invalid namespace"})
 			return
 		}
-		c.connecting = append(c.connecting, p.Namespace)
+		c.nsps = append(c.nsps, clientNS{name: ns.name})
 		c.mu.Unlock()
 		c.connect(ns, p.Data)
 	case sock != nil && p.Type != PacketConnect && p.Type != PacketConnectError:
@@ -116,17 +121,29 @@ func (c *client) dispatch(p *Packet) {
 
 // socketLocked returns the client's socket in namespace nsp, or nil; c.mu is held.
 func (c *client) socketLocked(nsp string) *Socket {
-	for _, s := range c.sockets {
-		if s.ns.name == nsp {
-			return s
+	for _, n := range c.nsps {
+		if n.sock != nil && n.name == nsp {
+			return n.sock
 		}
 	}
 	return nil
 }
 
-// doneConnectingLocked removes nsp from the namespaces whose connection is in progress; c.mu is held.
-func (c *client) doneConnectingLocked(nsp string) {
-	c.connecting = slices.DeleteFunc(c.connecting, func(n string) bool { return n == nsp })
+// connectingIndexLocked returns the index in c.nsps of namespace nsp's connection in progress, or -1;
+// c.mu is held.
+func (c *client) connectingIndexLocked(nsp string) int {
+	return slices.IndexFunc(c.nsps, func(n clientNS) bool { return n.sock == nil && n.name == nsp })
+}
+
+// socketsLocked returns the client's connected sockets; c.mu is held.
+func (c *client) socketsLocked() []*Socket {
+	var socks []*Socket
+	for _, n := range c.nsps {
+		if n.sock != nil {
+			socks = append(socks, n.sock)
+		}
+	}
+	return socks
 }
 
 func (c *client) sendConnectError(nsp string, err error) {
@@ -186,7 +203,9 @@ func (c *client) connect(ns *Namespace, auth json.RawMessage) {
 // abortConnect undoes a connection in progress.
 func (c *client) abortConnect(sock *Socket) {
 	c.mu.Lock()
-	c.doneConnectingLocked(sock.ns.name)
+	if i := c.connectingIndexLocked(sock.ns.name); i >= 0 {
+		c.nsps = slices.Delete(c.nsps, i, i+1)
+	}
 	c.mu.Unlock()
 	sock.gone.Store(true)
 	sock.detach()
@@ -221,8 +240,11 @@ func (c *client) finishConnect(sock *Socket) {
 		sock.cancel()
 		return
 	}
-	c.sockets = append(c.sockets, sock)
-	c.doneConnectingLocked(sock.ns.name)
+	if i := c.connectingIndexLocked(sock.ns.name); i >= 0 {
+		c.nsps[i].sock = sock
+	} else {
+		c.nsps = append(c.nsps, clientNS{name: sock.ns.name, sock: sock})
+	}
 	c.mu.Unlock()
 
 	sock.openOutput()
@@ -232,14 +254,14 @@ func (c *client) finishConnect(sock *Socket) {
 
 func (c *client) removeSocket(sock *Socket) {
 	c.mu.Lock()
-	c.sockets = slices.DeleteFunc(c.sockets, func(s *Socket) bool { return s == sock })
+	c.nsps = slices.DeleteFunc(c.nsps, func(n clientNS) bool { return n.sock == sock })
 	c.mu.Unlock()
 }
 
 // disconnectAll disconnects every socket of the client and closes the connection.
 func (c *client) disconnectAll() {
 	c.mu.Lock()
-	socks := slices.Clone(c.sockets)
+	socks := c.socketsLocked()
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.disconnect()
@@ -255,7 +277,7 @@ func (c *client) HandleClose(reason string) {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
 	}
-	socks := slices.Clone(c.sockets)
+	socks := c.socketsLocked()
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.onClose(reason)

@@ -298,6 +298,21 @@ func TestEarlyPacketsBothWays(t *testing.T) {
 	close(release)
 }
 
+// TestConnectWhileConnecting sends a second CONNECT for a namespace whose middleware still runs: as a
+// CONNECT for a namespace already joined, it closes the connection. Another namespace connects meanwhile.
+func TestConnectWhileConnecting(t *testing.T) {
+	ts := newTestServer(t, socketio.Config{})
+	release := make(chan struct{})
+	defer close(release)
+	ts.srv.Of("/slow").Use(func(context.Context, *socketio.Socket) error { <-release; return nil })
+	ws := eiot.DialWS(t, ts.ws, nil)
+	ws.ReadOpen()
+	ws.Send("40/slow,")
+	joinOn(t, ws, "/", "") // the connection keeps reading while /slow connects
+	ws.Send("40/slow,")
+	ws.ExpectClosed()
+}
+
 func TestRooms(t *testing.T) {
 	ts := newTestServer(t, socketio.Config{})
 	ns := ts.srv.Of("/rooms")

@@ -131,7 +131,8 @@ type pendingAck struct {
 	timer *time.Timer
 }
 
-// Socket is a client's connection to one namespace. Its methods are safe for concurrent use.
+// Socket is a client's connection to one namespace. Its methods are safe for concurrent use. Its flags
+// come last, in one word: 208 bytes is a smaller size class than the 224 they took in declaration order.
 type Socket struct {
 	ns      *Namespace
 	client  *client
@@ -140,13 +141,9 @@ type Socket struct {
 	done    engineio.Done   // closed by cancel, when the socket disconnects
 
 	// Set before the socket is shared (by newSocket, or by the adapter when restoring a session).
-	id, pid   string
-	recovered bool
-
-	gone atomic.Bool // disconnected: emits fail
+	id, pid string
 
 	mu                 sync.Mutex
-	connected          bool
 	handlers           []eventHandler // by name; a handful per socket, so a slice (a map cost ~250 bytes)
 	disconnectHandlers []func(reason string)
 	data               any
@@ -155,6 +152,10 @@ type Socket struct {
 
 	// setup is the socket's state while it connects; nil once it is open both ways.
 	setup atomic.Pointer[socketSetup]
+
+	gone      atomic.Bool // disconnected: emits fail
+	recovered bool        // set before the socket is shared, as id and pid
+	connected bool        // guarded by mu
 }
 
 // socketSetup is what a socket needs only while it connects: incoming packets wait in inBuf until the
