@@ -55,7 +55,7 @@ func (c *Conn) writerRunning() bool {
 
 func (c *Conn) flushes() int {
 	c.mu.Lock()
-	bc := c.ws.bc
+	bc := &c.ws.bc
 	c.mu.Unlock()
 	return bc.batchFlushes()
 }

@@ -127,17 +127,17 @@ func (b *batchConn) batchFlushes() int {
 
 // hijacker makes the upgrader's Hijack return a batchConn, and a read buffer of the server's
 // ReadBufferSize that the upgrader keeps as the connection's (the upgrader's ReadBufferSize is 0, so it
-// reuses the hijacked reader): the transport can then tell whether a message is already buffered.
+// reuses the hijacked reader): the transport can then tell whether a message is already buffered. Both
+// are fields of the transport t, so that a connection's transport, writer and reader are one allocation.
 //
 // The buffer is one that a parked connection gave back to the server's pool, or else the HTTP server's
-// own reader when it has the right size. The HTTP server never gets a hijacked connection's reader back,
+// own reader's when it has the right size. The HTTP server never gets a hijacked connection's reader back,
 // so a new buffer per connection would be garbage, and buffers of parked connections would pile up in
 // the pool while every new connection brought its own.
 type hijacker struct {
 	http.ResponseWriter
 	srv *Server
-	bc  *batchConn
-	br  *bufio.Reader
+	t   *wsTransport
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -145,17 +145,22 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.bc = &batchConn{Conn: conn}
+	t := h.t
+	t.bc = batchConn{Conn: conn}
 	if brw.Reader.Buffered() > 0 {
 		// The client sent data before the handshake completed: the upgrader refuses it.
-		return h.bc, brw, nil
+		return &t.bc, brw, nil
 	}
-	h.br = brw.Reader
-	if pooled, _ := h.srv.readBuffers.Get().(*bufio.Reader); pooled != nil {
-		h.br = pooled
-	} else if h.br.Size() != h.srv.cfg.ReadBufferSize {
-		h.br = bufio.NewReaderSize(nil, h.srv.cfg.ReadBufferSize)
+	switch pooled, _ := h.srv.readBuffers.Get().(*bufio.Reader); {
+	case pooled != nil:
+		t.br = *pooled
+		*pooled = bufio.Reader{}
+		readerShells.Put(pooled)
+	case brw.Reader.Size() == h.srv.cfg.ReadBufferSize:
+		t.br = *brw.Reader // the HTTP server never reads it again
+	default:
+		t.br = *bufio.NewReaderSize(nil, h.srv.cfg.ReadBufferSize)
 	}
-	h.br.Reset(h.bc)
-	return h.bc, bufio.NewReadWriter(h.br, brw.Writer), nil
+	t.br.Reset(&t.bc)
+	return &t.bc, bufio.NewReadWriter(&t.br, brw.Writer), nil
 }

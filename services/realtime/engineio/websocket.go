@@ -18,8 +18,8 @@ import (
 // reader answers the upgrade probe before the writer starts); close may be called from anywhere.
 type wsTransport struct {
 	conn      *websocket.Conn
-	bc        *batchConn    // conn's net.Conn
-	br        *bufio.Reader // conn's read buffer
+	bc        batchConn    // conn's net.Conn
+	br        bufio.Reader // conn's read buffer (conn holds &br)
 	rc        syscall.RawConn
 	poller    *poller       // the server's idle-connection poller; nil: t keeps a reading goroutine
 	pw        watch         // t's registration with poller
@@ -58,15 +58,15 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *Conn)
 			s.wg.Done()
 		}
 	}()
-	hj := &hijacker{ResponseWriter: w, srv: s}
-	conn, err := s.upgrader.Upgrade(hj, r, nil)
+	t := new(wsTransport)
+	conn, err := s.upgrader.Upgrade(&hijacker{ResponseWriter: w, srv: s, t: t}, r, nil)
 	if err != nil {
 		return // the upgrader answered the request
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxPayload))
-	t := &wsTransport{conn: conn, bc: hj.bc, br: hj.br}
+	t.conn = conn
 	if s.poller != nil {
-		if sc, ok := hj.bc.Conn.(syscall.Conn); ok {
+		if sc, ok := t.bc.Conn.(syscall.Conn); ok {
 			if rc, err := sc.SyscallConn(); err == nil {
 				t.rc, t.poller = rc, s.poller
 			}
@@ -374,9 +374,9 @@ var readerShells = sync.Pool{New: func() any { return new(bufio.Reader) }}
 // connection holds (t.br) is left without a buffer until acquireReadBuffer; nothing reads it meanwhile.
 func (t *wsTransport) releaseReadBuffer(s *Server) {
 	shell := readerShells.Get().(*bufio.Reader)
-	*shell = *t.br
+	*shell = t.br
 	shell.Reset(nil)
-	*t.br = bufio.Reader{}
+	t.br = bufio.Reader{}
 	s.readBuffers.Put(shell)
 }
 
@@ -384,11 +384,11 @@ func (t *wsTransport) releaseReadBuffer(s *Server) {
 func (t *wsTransport) acquireReadBuffer(s *Server) {
 	r, _ := s.readBuffers.Get().(*bufio.Reader)
 	if r == nil {
-		r = bufio.NewReaderSize(t.bc, s.cfg.ReadBufferSize)
+		r = bufio.NewReaderSize(&t.bc, s.cfg.ReadBufferSize)
 	} else {
-		r.Reset(t.bc)
+		r.Reset(&t.bc)
 	}
-	*t.br = *r
+	t.br = *r
 	*r = bufio.Reader{}
 	readerShells.Put(r)
 }
