@@ -151,16 +151,6 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// The client sent data before the handshake completed: the upgrader refuses it.
 		return &t.bc, brw, nil
 	}
-	switch pooled, _ := h.srv.readBuffers.Get().(*bufio.Reader); {
-	case pooled != nil:
-		t.br = *pooled
-		*pooled = bufio.Reader{}
-		readerShells.Put(pooled)
-	case brw.Reader.Size() == h.srv.cfg.ReadBufferSize:
-		t.br = *brw.Reader // the HTTP server never reads it again
-	default:
-		t.br = *bufio.NewReaderSize(nil, h.srv.cfg.ReadBufferSize)
-	}
-	t.br.Reset(&t.bc)
+	t.acquireReadBuffer(h.srv, brw.Reader) // the HTTP server never reads its reader again
 	return &t.bc, bufio.NewReadWriter(&t.br, brw.Writer), nil
 }

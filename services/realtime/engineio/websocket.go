@@ -283,7 +283,7 @@ func (t *wsTransport) park(c *Conn) bool {
 	t.session = c
 	t.releaseReadBuffer(c.srv)
 	if err := t.poller.park(&t.pw, t.rc, t); err != nil {
-		t.acquireReadBuffer(c.srv)
+		t.acquireReadBuffer(c.srv, nil)
 		return false
 	}
 	return true
@@ -300,7 +300,7 @@ func (t *wsTransport) resume() {
 		return // the server is closing and closes t
 	}
 	defer c.srv.wg.Done()
-	t.acquireReadBuffer(c.srv)
+	t.acquireReadBuffer(c.srv, nil)
 	c.readLoop(t, false)
 }
 
@@ -380,17 +380,20 @@ func (t *wsTransport) releaseReadBuffer(s *Server) {
 	s.readBuffers.Put(shell)
 }
 
-// acquireReadBuffer gives t's reader a buffer from the server's pool.
-func (t *wsTransport) acquireReadBuffer(s *Server) {
-	r, _ := s.readBuffers.Get().(*bufio.Reader)
-	if r == nil {
-		r = bufio.NewReaderSize(&t.bc, s.cfg.ReadBufferSize)
-	} else {
-		r.Reset(&t.bc)
+// acquireReadBuffer gives t's reader a buffer: one from the server's pool, or else spare's when it has
+// the server's ReadBufferSize (spare is a reader nothing reads again, or nil), or else a new one.
+func (t *wsTransport) acquireReadBuffer(s *Server, spare *bufio.Reader) {
+	switch r, _ := s.readBuffers.Get().(*bufio.Reader); {
+	case r != nil:
+		t.br = *r
+		*r = bufio.Reader{}
+		readerShells.Put(r)
+	case spare != nil && spare.Size() == s.cfg.ReadBufferSize:
+		t.br = *spare
+	default:
+		t.br = *bufio.NewReaderSize(nil, s.cfg.ReadBufferSize)
 	}
-	t.br = *r
-	*r = bufio.Reader{}
-	readerShells.Put(r)
+	t.br.Reset(&t.bc)
 }
 
 // writeLoop drains the session's queue to t, batch by batch, until the queue is empty or the session or t
