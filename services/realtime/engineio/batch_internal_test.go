@@ -151,7 +151,7 @@ func TestWriterExitsWhenIdleAndRestarts(t *testing.T) {
 	c.mu.Lock()
 	gen := c.hbGen // the deadline of the next ping, a minute away: as if it passed
 	c.mu.Unlock()
-	c.heartbeat(gen, false)
+	c.heartbeat(gen)
 	if got := readTexts(t, ws, 1)[0]; got != "2" {
 		t.Fatalf("got %q, want a ping", got)
 	}

@@ -276,13 +276,13 @@ func (c *Conn) schedulePingLocked() {
 // heartbeats call it, unless the deadline changed since (a pong came, or the session closed). A ping's
 // queues a ping and sets the pong's deadline; heartbeats bypass the queue limits, as a client too slow
 // to read them is closed when a pong's passes.
-func (c *Conn) heartbeat(gen uint32, pong bool) {
+func (c *Conn) heartbeat(gen uint32) {
 	c.mu.Lock()
 	if c.state != stateOpen || c.hbGen != gen {
 		c.mu.Unlock()
 		return
 	}
-	if pong {
+	if c.hbPong {
 		c.mu.Unlock()
 		// On a goroutine of its own, as a timer's function ran: finalize calls the handler, which must not
 		// hold up the other sessions' heartbeats.

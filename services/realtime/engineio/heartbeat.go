@@ -77,9 +77,8 @@ func (h *heartbeats) armLocked() {
 
 // expiry is a deadline that passed, as fire took it.
 type expiry struct {
-	c    *Conn
-	gen  uint32
-	pong bool
+	c   *Conn
+	gen uint32
 }
 
 // fire takes every deadline that passed, arms the timer for the next, and then handles them: it runs on
@@ -91,12 +90,12 @@ func (h *heartbeats) fire() {
 	var passed []expiry
 	for len(h.due) > 0 && h.due[0].hbDue <= now {
 		c := heap.Pop(&h.due).(*Conn)
-		passed = append(passed, expiry{c: c, gen: c.hbGen, pong: c.hbPong})
+		passed = append(passed, expiry{c: c, gen: c.hbGen})
 	}
 	h.armLocked()
 	h.mu.Unlock()
 	for _, e := range passed {
-		e.c.heartbeat(e.gen, e.pong)
+		e.c.heartbeat(e.gen)
 	}
 }
 
