@@ -240,11 +240,8 @@ func (c *client) finishConnect(sock *Socket) {
 		sock.cancel()
 		return
 	}
-	if i := c.connectingIndexLocked(sock.ns.name); i >= 0 {
-		c.nsps[i].sock = sock
-	} else {
-		c.nsps = append(c.nsps, clientNS{name: sock.ns.name, sock: sock})
-	}
+	// dispatch added the namespace's entry, and only this call or abortConnect removes it.
+	c.nsps[c.connectingIndexLocked(sock.ns.name)].sock = sock
 	c.mu.Unlock()
 
 	sock.openOutput()
