@@ -111,7 +111,7 @@ func (n *Namespace) removeSocket(s *Socket) {
 // restore recovers the session named by the socket's handshake auth (pid and offset), if the adapter
 // still has it: the socket takes the session's id, data and rooms and queues the missed packets.
 func (n *Namespace) restore(s *Socket) bool {
-	auth := s.Handshake().Auth()
+	auth := decodeAuth(s.rawAuth)
 	pid, ok1 := auth["pid"].(string)
 	offset, ok2 := auth["offset"].(string)
 	if !ok1 || !ok2 {

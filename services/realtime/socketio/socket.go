@@ -43,8 +43,11 @@ func newHandshake(conn *engineio.Conn, auth json.RawMessage, at time.Time) *Hand
 
 // Auth returns the CONNECT payload decoded, with numbers as json.Number: a new map on each call, empty
 // when the client sent no object.
-func (h *Handshake) Auth() map[string]any {
-	if v, err := decodeJSON(h.RawAuth); err == nil {
+func (h *Handshake) Auth() map[string]any { return decodeAuth(h.RawAuth) }
+
+// decodeAuth decodes a CONNECT payload as Handshake.Auth does.
+func decodeAuth(raw json.RawMessage) map[string]any {
+	if v, err := decodeJSON(raw); err == nil {
 		if obj, ok := v.(map[string]any); ok {
 			return obj
 		}
